@@ -1,0 +1,6 @@
+"""Configuration: the `Config` record, its mode enums and `from_env()`."""
+
+from .env import from_env
+from .settings import SUPPORTED_ALGORITHMS, Config, PolicyMode, ValidationMode, canonical_resource_uri
+
+__all__ = ["SUPPORTED_ALGORITHMS", "Config", "PolicyMode", "ValidationMode", "canonical_resource_uri", "from_env"]

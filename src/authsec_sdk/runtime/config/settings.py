@@ -1,0 +1,278 @@
+"""`Config` and its mode enums: everything the runtime needs, checked once by `validate()`."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from ..manifest_tool import ManifestTool
+
+logger = logging.getLogger("authsec.config")
+
+#: Asymmetric JWS algorithms the runtime can verify. HMAC and ``none`` are never accepted:
+#: a resource server must not hold a secret that could also mint tokens (RFC 8725 §3.1-3.2).
+SUPPORTED_ALGORITHMS: frozenset[str] = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+ToolInventory = Sequence["ManifestTool | Mapping[str, Any]"]
+ToolInventoryProvider = Callable[[], "ToolInventory | Awaitable[ToolInventory]"]
+
+
+class PolicyMode(str, enum.Enum):
+    """Where the tool-to-scope mapping comes from."""
+
+    UNSET = ""
+    REMOTE_REQUIRED = "remote_required"
+    REMOTE_WITH_LOCAL_FALLBACK = "remote_with_local_fallback"
+    LOCAL_ONLY = "local_only"
+    OPEN = "open"
+
+
+class ValidationMode(str, enum.Enum):
+    """How each bearer token is verified."""
+
+    UNSET = ""
+    JWT_AND_INTROSPECT = "jwt_and_introspect"
+    JWT_ONLY = "jwt_only"
+    INTROSPECTION_ONLY = "introspection_only"
+    JWT_OR_INTROSPECT = "jwt_or_introspect"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings for one protected MCP endpoint.
+
+    Frozen so that a running runtime can never see its settings change under it; use
+    `dataclasses.replace` to derive a variant. Secrets are excluded from ``repr``.
+    """
+
+    issuer: str = ""
+    authorization_server: str = ""
+    jwks_url: str = ""
+    introspection_url: str = ""
+    introspection_client_id: str = ""
+    introspection_client_secret: str = field(default="", repr=False)
+    resource_server_id: str = ""
+    resource_uri: str = ""
+    resource_name: str = ""
+    supported_scopes: Sequence[str] = ()
+    policy_mode: PolicyMode = PolicyMode.UNSET
+    validation_mode: ValidationMode = ValidationMode.UNSET
+    publish_manifest: bool = False
+    #: Local enforcement map: tool name -> scopes, any one of which allows the call.
+    #: An empty list makes the tool public; a tool not listed is denied.
+    tool_scopes: Mapping[str, Sequence[str]] | None = None
+    tool_inventory_provider: ToolInventoryProvider | None = field(default=None, repr=False)
+    tool_scope_suggestions: Mapping[str, Sequence[str]] | None = None
+    scope_matrix_ttl: float = 300.0
+
+    # Our additions; each has a safe default.
+    #: Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
+    clock_leeway: float = 60.0
+    #: JWS algorithms accepted; a subset of `SUPPORTED_ALGORITHMS`.
+    allowed_algorithms: Sequence[str] = ("RS256", "PS256", "ES256", "EdDSA")
+    #: Further audience values accepted besides ``resource_uri``.
+    audience_aliases: Sequence[str] = ()
+    #: Require RFC 9068 access tokens: ``typ`` of ``at+jwt`` and its required claims.
+    strict_rfc9068: bool = False
+    #: Largest request body read for inspection; larger bodies get 413.
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: Verified tokens kept in memory (never past their ``exp``).
+    token_cache_size: int = 10_000
+    #: Seconds an introspection answer may be reused; 0 asks the issuer on every request.
+    introspection_cache_ttl: float = 0.0
+    #: Timeout in seconds for every call to the issuer and the AuthSec backend.
+    http_timeout: float = 5.0
+    #: Seconds a fetched JWKS is trusted before it is fetched again.
+    jwks_cache_ttl: float = 3600.0
+    #: Minimum seconds between JWKS fetches triggered by an unknown ``kid``.
+    jwks_refetch_cooldown: float = 5.0
+    #: Seconds the last good remote scope matrix may be served after fetches start failing.
+    policy_max_staleness: float = 3600.0
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def effective_policy_mode(self) -> PolicyMode:
+        """The policy mode after the seed's inference rules for `PolicyMode.UNSET`."""
+        if self.policy_mode is not PolicyMode.UNSET:
+            return self.policy_mode
+        if self.resource_server_id:
+            return PolicyMode.REMOTE_REQUIRED
+        if self.tool_scopes is not None:
+            return PolicyMode.LOCAL_ONLY
+        return PolicyMode.OPEN
+
+    @property
+    def effective_validation_mode(self) -> ValidationMode:
+        """The validation mode after inference: the strictest one the configured URLs allow."""
+        if self.validation_mode is not ValidationMode.UNSET:
+            return self.validation_mode
+        if self.jwks_url and self.introspection_url:
+            return ValidationMode.JWT_AND_INTROSPECT
+        if self.jwks_url:
+            return ValidationMode.JWT_ONLY
+        if self.introspection_url:
+            return ValidationMode.INTROSPECTION_ONLY
+        return ValidationMode.UNSET
+
+    @property
+    def effective_authorization_server(self) -> str:
+        """The authorization server advertised and used for the backend; the issuer when unset."""
+        return self.authorization_server or self.issuer
+
+    @property
+    def accepted_audiences(self) -> frozenset[str]:
+        return frozenset((self.resource_uri, *self.audience_aliases))
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise `ValueError` naming the first unusable setting.
+
+        Called by `mount_mcp`, so a misconfigured app never starts serving.
+        """
+        problems = list(_problems(self))
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.effective_policy_mode is PolicyMode.OPEN:
+            logger.warning("policy mode OPEN: any valid token may call any tool; do not use in production")
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _problems(cfg: Config) -> Iterable[str]:
+    yield from _url_problems(cfg)
+    yield from _validation_problems(cfg)
+    yield from _policy_problems(cfg)
+    yield from _number_problems(cfg)
+    bad_algs = sorted(set(cfg.allowed_algorithms) - SUPPORTED_ALGORITHMS)
+    if bad_algs:
+        yield (
+            f"allowed_algorithms has unsupported values {bad_algs}; "
+            f"choose from {sorted(SUPPORTED_ALGORITHMS)} (HMAC and 'none' are never accepted)"
+        )
+    if not cfg.allowed_algorithms:
+        yield "allowed_algorithms must not be empty"
+    if isinstance(cfg.supported_scopes, str):
+        yield "supported_scopes must be a list of scopes, not a string"
+    for name, mapping in (("tool_scopes", cfg.tool_scopes), ("tool_scope_suggestions", cfg.tool_scope_suggestions)):
+        if mapping is None:
+            continue
+        if not isinstance(mapping, Mapping):
+            yield f"{name} must be a mapping of tool name to a list of scopes"
+            continue
+        for tool, scopes in mapping.items():
+            if not isinstance(tool, str) or not tool:
+                yield f"{name} has a tool name that is not a non-empty string: {tool!r}"
+            if isinstance(scopes, str) or not all(isinstance(s, str) and s for s in scopes):
+                yield f"{name}[{tool!r}] must be a list of non-empty scope strings"
+
+
+def _url_problems(cfg: Config) -> Iterable[str]:
+    if not cfg.issuer:
+        yield "issuer is required"
+    if not cfg.resource_uri:
+        yield "resource_uri is required (the externally reachable URL of the MCP endpoint)"
+    else:
+        yield from _resource_uri_problems(cfg.resource_uri)
+    for name in ("issuer", "authorization_server", "jwks_url", "introspection_url"):
+        value = getattr(cfg, name)
+        if value and not _is_http_url(value):
+            yield f"{name} must be an absolute http(s) URL, got {value!r}"
+
+
+def _resource_uri_problems(uri: str) -> Iterable[str]:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        yield f"resource_uri must be an absolute https URL, got {uri!r}"
+        return
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        yield "resource_uri must use https (http is allowed only for localhost)"
+    if parts.fragment or "#" in uri:
+        yield "resource_uri must not contain a fragment"
+    if parts.query:
+        yield "resource_uri must not contain a query"
+    if uri != canonical_resource_uri(uri):
+        yield (
+            f"resource_uri must be canonical (lowercase scheme and host, no trailing slash): "
+            f"use {canonical_resource_uri(uri)!r}"
+        )
+
+
+def canonical_resource_uri(uri: str) -> str:
+    """RFC 8707 canonical form: lowercase scheme and host, no trailing slash on the path."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    host = parts.hostname or ""
+    if host:
+        start = netloc.lower().find(host)
+        netloc = netloc[:start] + host + netloc[start + len(host) :]
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme.lower()}://{netloc}{path}"
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _validation_problems(cfg: Config) -> Iterable[str]:
+    mode = cfg.effective_validation_mode
+    if mode is ValidationMode.UNSET:
+        yield "jwks_url or introspection_url is required to validate tokens"
+        return
+    if mode is not ValidationMode.INTROSPECTION_ONLY and not cfg.jwks_url:
+        yield f"validation mode {mode.name} requires jwks_url"
+    if mode is not ValidationMode.JWT_ONLY and not cfg.introspection_url:
+        yield f"validation mode {mode.name} requires introspection_url"
+    if cfg.introspection_url and not (cfg.introspection_client_id and cfg.introspection_client_secret):
+        yield "introspection client credentials are required"
+
+
+def _policy_problems(cfg: Config) -> Iterable[str]:
+    mode = cfg.effective_policy_mode
+    if mode in (PolicyMode.REMOTE_REQUIRED, PolicyMode.REMOTE_WITH_LOCAL_FALLBACK):
+        if not cfg.resource_server_id:
+            yield f"policy mode {mode.name} requires resource_server_id"
+        if not (cfg.introspection_client_id and cfg.introspection_client_secret):
+            yield (
+                f"policy mode {mode.name} requires introspection_client_id and "
+                "introspection_client_secret (the backend's Basic credentials)"
+            )
+    if mode in (PolicyMode.REMOTE_WITH_LOCAL_FALLBACK, PolicyMode.LOCAL_ONLY) and cfg.tool_scopes is None:
+        yield f"policy mode {mode.name} requires tool_scopes"
+    if cfg.publish_manifest and not (
+        cfg.resource_server_id and cfg.introspection_client_id and cfg.introspection_client_secret
+    ):
+        yield "publish_manifest requires resource_server_id and the introspection client credentials"
+
+
+def _number_problems(cfg: Config) -> Iterable[str]:
+    positive = (
+        "scope_matrix_ttl",
+        "max_body_bytes",
+        "token_cache_size",
+        "http_timeout",
+        "jwks_cache_ttl",
+        "policy_max_staleness",
+    )
+    for name in positive:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            yield f"{name} must be a positive number, got {value!r}"
+    for name in ("clock_leeway", "introspection_cache_ttl", "jwks_refetch_cooldown"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            yield f"{name} must be zero or a positive number, got {value!r}"
+    if isinstance(cfg.clock_leeway, (int, float)) and cfg.clock_leeway > 300:
+        yield "clock_leeway must be at most 300 seconds"
