@@ -1,0 +1,16 @@
+"""Tool-level authorization: the rules (pure) and the sources that supply them."""
+
+from .rules import Decision, ToolPolicy, ToolRule, decide, step_up_scopes
+from .source import PolicySource, StaticPolicy, local_policy, policy_source_for
+
+__all__ = [
+    "Decision",
+    "PolicySource",
+    "StaticPolicy",
+    "ToolPolicy",
+    "ToolRule",
+    "decide",
+    "local_policy",
+    "policy_source_for",
+    "step_up_scopes",
+]

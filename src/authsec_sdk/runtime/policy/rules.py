@@ -1,0 +1,81 @@
+"""Pure decisions: may a caller holding these scopes call this tool?"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ToolRule:
+    """How one tool is guarded: public, or any one of ``scopes``. Neither means denied."""
+
+    public: bool = False
+    scopes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ToolPolicy:
+    """A complete tool-to-scope map. A tool without a rule is denied (deny by default)."""
+
+    rules: Mapping[str, ToolRule] = field(default_factory=dict)
+    scopes_supported: tuple[str, ...] = ()
+    #: ``True`` skips tool checks entirely (`PolicyMode.OPEN`).
+    open: bool = False
+    generation: int | None = None
+
+    @classmethod
+    def from_tool_scopes(
+        cls, tool_scopes: Mapping[str, Sequence[str]], scopes_supported: Iterable[str] = ()
+    ) -> ToolPolicy:
+        """The local ``Config.tool_scopes`` form: an empty list makes a tool public."""
+        rules = {name: ToolRule(public=not scopes, scopes=frozenset(scopes)) for name, scopes in tool_scopes.items()}
+        return cls(rules=rules, scopes_supported=_union_in_order(scopes_supported, *tool_scopes.values()))
+
+    @property
+    def known_scopes(self) -> frozenset[str]:
+        """Every scope the policy mentions or advertises."""
+        found = set(self.scopes_supported)
+        for rule in self.rules.values():
+            found |= rule.scopes
+        return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    #: Scopes any one of which would allow the call (empty for a tool not in the policy).
+    required: tuple[str, ...] = ()
+
+
+ALLOW = Decision(allowed=True)
+
+
+def decide(policy: ToolPolicy, tool: str, held: Collection[str]) -> Decision:
+    """Whether a token holding ``held`` may call ``tool`` under ``policy``."""
+    if policy.open:
+        return ALLOW
+    rule = policy.rules.get(tool)
+    if rule is None:
+        return Decision(allowed=False)
+    if rule.public or any(s in rule.scopes for s in held):
+        return ALLOW
+    return Decision(allowed=False, required=tuple(sorted(rule.scopes)))
+
+
+def step_up_scopes(policy: ToolPolicy, required: Iterable[str], held: Iterable[str]) -> tuple[str, ...]:
+    """The ``scope`` to put in a 403 challenge: what is needed plus the relevant scopes already held.
+
+    Sending the union lets a client re-authorize once without losing what it had (MCP
+    step-up guidance). Held scopes the policy never mentions stay private.
+    """
+    known = policy.known_scopes
+    return _union_in_order(required, (s for s in held if s in known))
+
+
+def _union_in_order(*groups: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for scope in group:
+            seen.setdefault(scope, None)
+    return tuple(seen)
