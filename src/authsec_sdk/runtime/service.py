@@ -1,0 +1,94 @@
+"""`Runtime`: the per-endpoint state that lives from application startup to shutdown.
+
+It owns the pooled HTTP client, the token validator and the policy source, and runs the
+startup work inside the application's lifespan. The middleware reads it on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+from starlette.types import ASGIApp
+
+from .config import Config
+from .errors import PolicyUnavailableError
+from .manifest import publish_manifest
+from .metadata import metadata_url
+from .policy import PolicySource, ToolPolicy, policy_source_for
+from .tokens import TokenValidator
+
+logger = logging.getLogger("authsec.runtime")
+
+
+class Runtime:
+    """Everything one protected endpoint needs at request time.
+
+    ``handler`` is the user's MCP handler as plain ASGI; ``path`` is where it is mounted.
+    ``handler_lifespan`` is entered at startup (e.g. an MCP SDK session manager's ``run()``).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        handler: ASGIApp,
+        path: str,
+        handler_lifespan: AbstractAsyncContextManager[Any] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.handler = handler
+        self.path = path
+        self.metadata_url = metadata_url(cfg.resource_uri)
+        self.policy: PolicySource = policy_source_for(cfg)
+        self._handler_lifespan = handler_lifespan
+        self._validator: TokenValidator | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._validator is not None
+
+    @property
+    def validator(self) -> TokenValidator:
+        if self._validator is None:
+            raise PolicyUnavailableError("the runtime has not started")
+        return self._validator
+
+    def current_policy(self) -> ToolPolicy:
+        return self.policy.current()
+
+    def advertised_scopes(self) -> tuple[str, ...]:
+        """Scopes for the metadata document and 401 challenges: the policy's, else the config's."""
+        try:
+            scopes = self.policy.current().scopes_supported
+        except PolicyUnavailableError:
+            scopes = ()
+        return scopes or tuple(self.cfg.supported_scopes)
+
+    def health(self) -> dict[str, Any]:
+        """A snapshot for health checks: readiness and the policy source's state."""
+        return {"ready": self.ready, "policy": self.policy.status()}
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Startup and shutdown, entered from the application's lifespan."""
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=self.cfg.http_timeout, follow_redirects=False)
+            )
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(task_group.cancel_scope.cancel)
+            if self._handler_lifespan is not None:
+                await stack.enter_async_context(self._handler_lifespan)
+            await self.policy.start(task_group, http)
+            self._validator = TokenValidator(self.cfg, http)
+            if self.cfg.publish_manifest:
+                task_group.start_soon(publish_manifest, self.cfg, self.handler, http, self.path)
+            logger.info("protecting %s for %s", self.path, self.cfg.resource_uri)
+            try:
+                yield
+            finally:
+                self._validator = None
