@@ -1,0 +1,95 @@
+"""Test helpers: protected apps served over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from authsec_sdk.runtime import Config, Runtime, mount_mcp, principal_from_context
+from authsec_sdk.testing import LocalIssuer, ServerThread
+
+
+@dataclass
+class Recorder:
+    """A raw ASGI handler that answers 200 with what it received, and remembers it."""
+
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        principal = scope.get("state", {}).get("authsec_principal")
+        from_context = principal_from_context()
+        record = {
+            "method": scope["method"],
+            "body": body,
+            "subject": principal.subject if principal else None,
+            "context_subject": from_context.subject if from_context else None,
+        }
+        self.seen.append(record)
+        payload = json.dumps({"subject": record["subject"], "length": len(body)}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+@dataclass
+class Protected:
+    url: str
+    base: str
+    runtime: Runtime
+    cfg: Config
+
+
+@contextmanager
+def protected_app(
+    issuer: LocalIssuer, handler: Any, *, app: Any = None, path: str = "/mcp", **overrides: Any
+) -> Iterator[Protected]:
+    """``handler`` mounted behind authsec-sdk on a Starlette app, served by uvicorn."""
+    app = app if app is not None else Starlette()
+    server = ServerThread(app)
+    values: dict[str, Any] = {**issuer.config_values(), "resource_uri": f"{server.url}{path}"}
+    values.update(overrides)
+    cfg = Config(**values)
+    runtime = mount_mcp(app, path, handler, cfg)
+    with server:
+        yield Protected(url=f"{server.url}{path}", base=server.url, runtime=runtime, cfg=cfg)
+
+
+def rpc(method: str, params: dict[str, Any] | None = None, id: int | str | None = 1) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        message["params"] = params
+    if id is not None:
+        message["id"] = id
+    return message
+
+
+def call_tool(name: str, id: int | str = 1) -> dict[str, Any]:
+    return rpc("tools/call", {"name": name, "arguments": {}}, id)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def challenge_params(header: str) -> dict[str, str]:
+    """Parse a ``Bearer k="v", ...`` challenge (our own values never contain quotes)."""
+    scheme, _, rest = header.partition(" ")
+    assert scheme == "Bearer"
+    params: dict[str, str] = {}
+    for part in rest.split(", "):
+        key, _, value = part.partition("=")
+        assert value.startswith('"') and value.endswith('"'), header
+        assert key not in params, f"duplicate {key} in {header}"
+        params[key] = value[1:-1]
+    return params
