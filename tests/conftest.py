@@ -15,3 +15,9 @@ RESOURCE = "http://127.0.0.1:8000/mcp"
 def issuer() -> Iterator[LocalIssuer]:
     with LocalIssuer() as running:
         yield running
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run ``@pytest.mark.anyio`` tests on asyncio only."""
+    return "asyncio"

@@ -1,0 +1,50 @@
+"""A small bounded cache of validation results, keyed by token digest.
+
+Shared by the JWT verifier and the introspector. Keys are SHA-256 digests so the cache
+neither holds bearer tokens in memory nor grows with their size (16 KiB each at most).
+Every entry carries a deadline, set by the caller to no later than the token's ``exp``,
+after which it is never returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class TokenCache(Generic[V]):
+    """Least-recently-used mapping token -> value, at most ``max_entries`` long."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[float, V]] = OrderedDict()
+
+    def get(self, token: str, now: float) -> V | None:
+        """The value stored for ``token`` if its deadline is still ahead of ``now``."""
+        key = _digest(token)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        deadline, value = entry
+        if deadline <= now:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    def put(self, token: str, value: V, *, until: float) -> None:
+        """Remember ``value`` for ``token`` until the epoch time ``until``."""
+        if self._max_entries <= 0:
+            return
+        key = _digest(token)
+        self._entries[key] = (until, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

@@ -1,0 +1,101 @@
+"""Ask the issuer about a token (RFC 7662), failing closed.
+
+The token travels only in the POST body, the resource server authenticates with HTTP
+Basic, and only a JSON ``true`` in ``active`` counts. Any trouble reaching the issuer or
+reading its answer is `IssuerUnavailableError` (503), never a pass: we cannot tell a
+revoked token from a good one without an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from ..config import Config
+from ..errors import IssuerUnavailableError, TokenInactiveError
+from .cache import TokenCache
+from .claims import check_claims
+
+logger = logging.getLogger("authsec.tokens.introspection")
+
+
+class Introspector:
+    """RFC 7662 client for one issuer, with an optional short-lived answer cache."""
+
+    def __init__(self, cfg: Config, http: httpx.AsyncClient) -> None:
+        self._url = cfg.introspection_url
+        self._auth = httpx.BasicAuth(cfg.introspection_client_id, cfg.introspection_client_secret)
+        self._timeout = cfg.http_timeout
+        self._issuer = cfg.issuer
+        self._audiences = cfg.accepted_audiences
+        self._leeway = cfg.clock_leeway
+        self._http = http
+        self._cache_ttl = cfg.introspection_cache_ttl
+        # A TTL of 0 turns caching off: a cache of size 0 stores nothing.
+        self._cache: TokenCache[Mapping[str, Any]] = TokenCache(
+            cfg.token_cache_size if cfg.introspection_cache_ttl > 0 else 0
+        )
+
+    async def introspect(self, token: str, *, require_aud: bool) -> Mapping[str, Any]:
+        """The issuer's answer for an active ``token`` that is for us.
+
+        ``iss``, ``exp``, ``nbf`` and ``aud`` are checked when present; ``require_aud``
+        rejects an answer without ``aud`` (use it unless the audience was verified some
+        other way). Raises `TokenInactiveError`, `TokenInvalidError` or
+        `IssuerUnavailableError`.
+        """
+        now = time.time()
+        answer = self._cache.get(token, now)
+        if answer is not None:
+            self._check(answer, now, require_aud)
+            return answer
+        answer = await self._ask(token)
+        self._check(answer, now, require_aud)
+        exp = answer.get("exp")  # already checked to be a number when present
+        self._cache.put(token, answer, until=min(now + self._cache_ttl, math.inf if exp is None else exp))
+        return answer
+
+    def _check(self, answer: Mapping[str, Any], now: float, require_aud: bool) -> None:
+        if answer.get("active") is not True:
+            raise TokenInactiveError("token is not active")
+        check_claims(
+            answer,
+            issuer=self._issuer,
+            audiences=self._audiences,
+            now=now,
+            leeway=self._leeway,
+            require_aud=require_aud,
+            require_exp=False,
+            require_iss=False,
+        )
+
+    async def _ask(self, token: str) -> Mapping[str, Any]:
+        try:
+            response = await self._http.post(
+                self._url,
+                data={"token": token, "token_type_hint": "access_token"},
+                auth=self._auth,
+                timeout=self._timeout,
+                headers={"Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise _unavailable(type(exc).__name__) from exc
+        if response.status_code != 200:
+            raise _unavailable(f"HTTP {response.status_code}")
+        try:
+            answer = response.json()
+        except (ValueError, RecursionError):
+            raise _unavailable("answer is not JSON") from None
+        if not isinstance(answer, dict):
+            raise _unavailable("answer is not a JSON object")
+        return answer
+
+
+def _unavailable(reason: str) -> IssuerUnavailableError:
+    logger.warning("token introspection failed: %s", reason)
+    return IssuerUnavailableError("token introspection unavailable")

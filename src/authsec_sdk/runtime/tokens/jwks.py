@@ -1,0 +1,213 @@
+"""The issuer's signing keys (RFC 7517), fetched, filtered and prepared once.
+
+Preparing a key (parsing the JWK into a `cryptography` public key) costs far more than
+verifying with it, so it happens at fetch time, never per request. Refetches triggered
+by an unknown ``kid`` are single-flight and rate-limited, so tokens with random kids
+cannot turn us into a load generator against the issuer, while a rotated key is still
+picked up within ``jwks_refetch_cooldown`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+from jwt.algorithms import Algorithm, get_default_algorithms
+
+from ..config import SUPPORTED_ALGORITHMS, Config
+from ..errors import IssuerUnavailableError, TokenInvalidError
+
+logger = logging.getLogger("authsec.tokens.jwks")
+
+_RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+#: What each key type (and curve) may verify, per RFC 7518 §3 and RFC 8037.
+_ALGORITHMS_BY_CURVE: Mapping[tuple[str, str | None], frozenset[str]] = {
+    ("RSA", None): _RSA_ALGORITHMS,
+    ("EC", "P-256"): frozenset({"ES256"}),
+    ("EC", "P-384"): frozenset({"ES384"}),
+    ("EC", "P-521"): frozenset({"ES512"}),
+    ("OKP", "Ed25519"): frozenset({"EdDSA"}),
+    ("OKP", "Ed448"): frozenset({"EdDSA"}),
+}
+#: JWK members that only a private key has; a published key carrying them is used as public.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
+
+
+def verification_algorithms(cfg: Config) -> dict[str, Algorithm]:
+    """PyJWT algorithm objects for the configured algorithms that we ever verify.
+
+    Intersecting with `SUPPORTED_ALGORITHMS` drops ``none`` and every ``HS*`` even when
+    an unvalidated config lists them: a resource server must never accept a token
+    "signed" with nothing, or with its issuer's public key used as an HMAC secret.
+    """
+    available = get_default_algorithms()
+    return {name: available[name] for name in cfg.allowed_algorithms if name in SUPPORTED_ALGORITHMS}
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """One usable published key: its id, the algorithms it may verify, the prepared key."""
+
+    kid: str | None
+    algorithms: frozenset[str]
+    key: Any
+
+
+class JWKSStore:
+    """The issuer's usable signing keys, refreshed on expiry and on unknown ``kid``."""
+
+    def __init__(self, cfg: Config, http: httpx.AsyncClient) -> None:
+        self._url = cfg.jwks_url
+        self._timeout = cfg.http_timeout
+        self._ttl = cfg.jwks_cache_ttl
+        self._cooldown = cfg.jwks_refetch_cooldown
+        self._algorithms = verification_algorithms(cfg)
+        self._http = http
+        self._lock = anyio.Lock()
+        self._keys: tuple[VerificationKey, ...] | None = None
+        #: Bumped after every fetch attempt: a waiter that sees it move does not fetch again.
+        self._generation = 0
+        self._fetched_at = -math.inf  # monotonic time of the last successful fetch
+        self._attempted_at = -math.inf  # monotonic time of the last attempt, successful or not
+        self._failing = False
+
+    async def get_key(self, kid: str | None, alg: str) -> VerificationKey:
+        """The key to verify a token whose header names ``kid`` and ``alg``.
+
+        A token without ``kid`` matches only when exactly one usable key fits ``alg``.
+        Raises `TokenInvalidError` for a key the issuer does not publish, and
+        `IssuerUnavailableError` when the keys cannot be had to decide.
+        """
+        if self._needs_refresh():
+            await self._refresh(self._generation)
+        if self._keys is None:
+            raise IssuerUnavailableError("signing keys unavailable")
+        seen = self._generation
+        found = self._lookup(kid, alg)
+        if found is None and not self._cooling_down(time.monotonic()):
+            await self._refresh(seen)
+            found = self._lookup(kid, alg)
+        if found is not None:
+            return found
+        if self._failing:
+            raise IssuerUnavailableError("signing keys unavailable")
+        raise TokenInvalidError("unknown signing key")
+
+    def _needs_refresh(self) -> bool:
+        now = time.monotonic()
+        expired = self._keys is None or now - self._fetched_at >= self._ttl
+        return expired and not self._cooling_down(now)
+
+    def _cooling_down(self, now: float) -> bool:
+        """True within ``jwks_refetch_cooldown`` of the last fetch attempt, whatever its cause."""
+        return now - self._attempted_at < self._cooldown
+
+    def _lookup(self, kid: str | None, alg: str) -> VerificationKey | None:
+        fits = [k for k in self._keys or () if alg in k.algorithms and (kid is None or k.kid == kid)]
+        if kid is None and len(fits) != 1:
+            return None
+        return fits[0] if fits else None
+
+    async def _refresh(self, seen_generation: int) -> None:
+        """Fetch the key set unless another task already did since ``seen_generation``."""
+        async with self._lock:
+            if self._generation != seen_generation:
+                return
+            self._attempted_at = time.monotonic()
+            try:
+                keys = await self._fetch()
+            except IssuerUnavailableError as exc:
+                if not self._failing:
+                    served = "serving the cached keys" if self._keys is not None else "no keys to serve"
+                    logger.warning("JWKS fetch failed (%s); %s until it recovers", exc, served)
+                self._failing = True
+            else:
+                if self._failing:
+                    logger.info("JWKS fetch recovered")
+                self._failing = False
+                self._keys = keys
+                self._fetched_at = self._attempted_at
+            finally:
+                self._generation += 1
+
+    async def _fetch(self) -> tuple[VerificationKey, ...]:
+        try:
+            response = await self._http.get(
+                self._url, timeout=self._timeout, headers={"Accept": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            raise IssuerUnavailableError(type(exc).__name__) from exc
+        if response.status_code != 200:
+            raise IssuerUnavailableError(f"HTTP {response.status_code}")
+        try:
+            document = response.json()
+        except (ValueError, RecursionError):
+            raise IssuerUnavailableError("answer is not JSON") from None
+        keys = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(keys, list):
+            raise IssuerUnavailableError("answer has no keys list")
+        prepared = tuple(k for k in map(self._prepare, keys) if k is not None)
+        logger.debug("JWKS fetched: %d of %d keys usable", len(prepared), len(keys))
+        return prepared
+
+    def _prepare(self, jwk: object) -> VerificationKey | None:
+        """The usable form of one published key, or None (logged) when we cannot use it."""
+        try:
+            return self._build(jwk)
+        except _UnusableKeyError as exc:
+            logger.debug("JWKS key %r skipped: %s", _kid_for_log(jwk), exc)
+            return None
+
+    def _build(self, jwk: object) -> VerificationKey:
+        if not isinstance(jwk, dict):
+            raise _UnusableKeyError("not a JSON object")
+        if not _algorithms_for_type(jwk):
+            raise _UnusableKeyError("unsupported key type or curve")
+        if "use" in jwk and jwk["use"] != "sig":
+            raise _UnusableKeyError("not a signing key (use)")
+        key_ops = jwk.get("key_ops")
+        if key_ops is not None and not (isinstance(key_ops, list) and "verify" in key_ops):
+            raise _UnusableKeyError("not a verification key (key_ops)")
+        kid = jwk.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise _UnusableKeyError("kid is not a string")
+        algorithms = self._permitted_algorithms(jwk)
+        if not algorithms:
+            raise _UnusableKeyError("algorithm not allowed")
+        public = {name: value for name, value in jwk.items() if name not in _PRIVATE_MEMBERS}
+        try:  # every algorithm of one key type parses JWKs the same way
+            key = self._algorithms[min(algorithms)].from_jwk(public)
+        except Exception as exc:  # any malformed key material: skip this key, keep the others
+            raise _UnusableKeyError(f"unreadable key material ({type(exc).__name__})") from None
+        return VerificationKey(kid=kid, algorithms=algorithms, key=key)
+
+    def _permitted_algorithms(self, jwk: dict[str, Any]) -> frozenset[str]:
+        """Allowed algorithms this key may verify: by its kty/crv, narrowed by its ``alg``."""
+        by_type = _algorithms_for_type(jwk)
+        alg = jwk.get("alg")
+        if alg is not None:
+            by_type = by_type & {alg} if isinstance(alg, str) else frozenset()
+        return by_type & self._algorithms.keys()
+
+
+class _UnusableKeyError(Exception):
+    """Why one published key is skipped."""
+
+
+def _algorithms_for_type(jwk: dict[str, Any]) -> frozenset[str]:
+    kty = jwk.get("kty")
+    crv = None if kty == "RSA" else jwk.get("crv")
+    if not isinstance(kty, str) or not (crv is None or isinstance(crv, str)):
+        return frozenset()
+    return _ALGORITHMS_BY_CURVE.get((kty, crv), frozenset())
+
+
+def _kid_for_log(jwk: object) -> str:
+    kid = jwk.get("kid") if isinstance(jwk, dict) else None
+    return kid[:64] if isinstance(kid, str) else "?"

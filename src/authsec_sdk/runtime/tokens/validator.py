@@ -1,0 +1,103 @@
+"""One entry point for token validation, per `Config.effective_validation_mode`.
+
+Whatever goes wrong, `validate` raises only `TokenInvalidError` (including
+`TokenInactiveError`, 401) or `IssuerUnavailableError` (503): an unexpected exception
+means we could not establish that the token is good, so it fails closed as invalid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+
+from ..config import Config, ValidationMode
+from ..errors import IssuerUnavailableError, TokenInvalidError
+from ..principal import Principal
+from .claims import principal_from_claims, scopes_of
+from .introspection import Introspector
+from .jwks import JWKSStore
+from .jwt_parse import JWTParseError
+from .jwt_verify import JWTVerifier
+
+logger = logging.getLogger("authsec.tokens")
+
+
+class TokenValidator:
+    """Validates bearer tokens for one protected resource; share one per application."""
+
+    def __init__(self, cfg: Config, http: httpx.AsyncClient) -> None:
+        mode = cfg.effective_validation_mode
+        strategies: dict[ValidationMode, Callable[[str], Awaitable[Principal]]] = {
+            ValidationMode.JWT_ONLY: self._jwt_principal,
+            ValidationMode.INTROSPECTION_ONLY: self._introspected_principal,
+            ValidationMode.JWT_OR_INTROSPECT: self._jwt_or_introspected_principal,
+            ValidationMode.JWT_AND_INTROSPECT: self._jwt_and_introspected_principal,
+        }
+        if mode not in strategies:
+            raise ValueError("no validation mode: configure jwks_url and/or introspection_url")
+        self._strategy = strategies[mode]
+        self._issuer = cfg.issuer
+        uses_jwt = mode is not ValidationMode.INTROSPECTION_ONLY
+        uses_introspection = mode is not ValidationMode.JWT_ONLY
+        self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http)) if uses_jwt else None
+        self._introspector = Introspector(cfg, http) if uses_introspection else None
+
+    async def validate(self, token: str) -> Principal:
+        """The principal for ``token``; raises `TokenInvalidError` or `IssuerUnavailableError`."""
+        try:
+            return await self._strategy(token)
+        except (TokenInvalidError, IssuerUnavailableError):
+            raise
+        except Exception as exc:
+            # The message could quote token data, so log the type and where it happened only.
+            logger.error(
+                "token validation failed unexpectedly with %s; treated as invalid\n%s",
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            raise TokenInvalidError("token could not be validated") from None
+
+    async def _verify_jwt(self, token: str) -> Mapping[str, Any]:
+        assert self._jwt is not None
+        return await self._jwt.verify(token)
+
+    async def _introspect(self, token: str, *, require_aud: bool) -> Mapping[str, Any]:
+        assert self._introspector is not None
+        return await self._introspector.introspect(token, require_aud=require_aud)
+
+    async def _jwt_principal(self, token: str) -> Principal:
+        return principal_from_claims(await self._verify_jwt(token))
+
+    async def _jwt_or_introspected_principal(self, token: str) -> Principal:
+        """JWTs are verified locally; only a token that is not a JWT at all is introspected.
+
+        A JWT that fails verification is rejected, not retried: introspection must not
+        become a way around a bad signature.
+        """
+        try:
+            claims = await self._verify_jwt(token)
+        except JWTParseError:
+            return await self._introspected_principal(token)
+        return principal_from_claims(claims)
+
+    async def _introspected_principal(self, token: str) -> Principal:
+        answer = await self._introspect(token, require_aud=True)
+        # ``iss`` is optional in an answer; when present it was checked to be ours.
+        return principal_from_claims({"iss": self._issuer, **answer})
+
+    async def _jwt_and_introspected_principal(self, token: str) -> Principal:
+        """Identity from the verified JWT; liveness (and possibly narrower scopes) from the issuer.
+
+        The JWT's audience is already verified, so the answer need not repeat ``aud``.
+        """
+        principal = principal_from_claims(await self._verify_jwt(token))
+        answer = await self._introspect(token, require_aud=False)
+        if "scope" not in answer:
+            return principal
+        live = set(scopes_of(answer))
+        return dataclasses.replace(principal, scopes=tuple(s for s in principal.scopes if s in live))
