@@ -1,9 +1,20 @@
-"""Real local peers for development and tests: an OAuth issuer and a uvicorn runner.
+"""Real local peers for development and tests: an OAuth issuer (with the AuthSec backend's
+SDK endpoints) and a uvicorn runner.
 
 Requires the ``testing`` extra (uvicorn).
 """
 
+from .backend import BackendPolicy, LocalBackend
 from .issuer import Faults, LocalIssuer, SigningKey, generate_key
 from .server import ServerThread, serve
 
-__all__ = ["Faults", "LocalIssuer", "ServerThread", "SigningKey", "generate_key", "serve"]
+__all__ = [
+    "BackendPolicy",
+    "Faults",
+    "LocalBackend",
+    "LocalIssuer",
+    "ServerThread",
+    "SigningKey",
+    "generate_key",
+    "serve",
+]

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .backend import LocalBackend
 from .server import ServerThread
 
 Fault = Literal["down", "slow", "http_500", "malformed"]
@@ -106,6 +107,8 @@ class LocalIssuer:
         self._keys: list[SigningKey] = [generate_key(algorithm)]
         self._tokens: dict[str, _TokenRecord] = {}
         self._server: ServerThread | None = None
+        #: The AuthSec backend's SDK endpoints (policy and manifest), served on the same port.
+        self.backend = LocalBackend(self)
         self.app = Starlette(routes=self.routes())
         self._url = ""
 
@@ -115,6 +118,7 @@ class LocalIssuer:
         return [
             Route("/oauth/jwks", self._jwks, methods=["GET"]),
             Route("/oauth/introspect", self._introspect, methods=["POST"]),
+            *self.backend.routes(),
         ]
 
     def start(self) -> LocalIssuer:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 from anyio.abc import TaskGroup
 
 from ..config import Config, PolicyMode
 from .rules import ToolPolicy
+from .scope_matrix import READY, RemotePolicy
 
 
 class PolicySource(Protocol):
@@ -20,6 +21,10 @@ class PolicySource(Protocol):
 
         Raises `PolicyUnavailableError` or `PolicyIncompleteError` when no call may be judged.
         """
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Where the policy stands, for health checks and logs (JSON-serialisable)."""
         ...
 
 
@@ -35,6 +40,23 @@ class StaticPolicy:
     def current(self) -> ToolPolicy:
         return self._policy
 
+    def status(self) -> dict[str, Any]:
+        """The same keys as `RemotePolicy.status`; a fixed policy is always ready and never stale."""
+        mode = PolicyMode.OPEN if self._policy.open else PolicyMode.LOCAL_ONLY
+        return {
+            "mode": mode.value,
+            "serving": READY,
+            "generation": self._policy.generation,
+            "fetched_at": None,
+            "policy_state": READY,
+            "policy_complete": True,
+            "reason": None,
+            "stale": False,
+            "last_error": None,
+            "consecutive_failures": 0,
+            "refresh_in_flight": False,
+        }
+
 
 def local_policy(cfg: Config) -> ToolPolicy:
     """The policy built from ``Config.tool_scopes`` (empty when unset)."""
@@ -48,4 +70,5 @@ def policy_source_for(cfg: Config) -> PolicySource:
         return StaticPolicy(ToolPolicy(open=True, scopes_supported=tuple(cfg.supported_scopes)))
     if mode is PolicyMode.LOCAL_ONLY:
         return StaticPolicy(local_policy(cfg))
-    raise NotImplementedError(f"policy mode {mode.name} is not available yet")
+    fallback = local_policy(cfg) if mode is PolicyMode.REMOTE_WITH_LOCAL_FALLBACK else None
+    return RemotePolicy(cfg, fallback=fallback)
