@@ -261,9 +261,7 @@ def describe_http_failure(exc: Exception, timeout: float) -> str:
         return f"timed out after {timeout:g}s"
     if isinstance(exc, httpx.HTTPStatusError):
         return f"HTTP {exc.response.status_code}"
-    if isinstance(exc, httpx.HTTPError):
-        return f"{type(exc).__name__}: {exc}"
-    return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def fetch_policy_document(http: httpx.AsyncClient, cfg: Config) -> PolicyDocument:
@@ -273,10 +271,12 @@ async def fetch_policy_document(http: httpx.AsyncClient, cfg: Config) -> PolicyD
         with anyio.fail_after(cfg.http_timeout):
             response = await http.get(url, auth=backend_auth(cfg), headers={"Accept": "application/json"})
             response.raise_for_status()
-        return read_policy_document(response.json())
-    except (httpx.HTTPError, TimeoutError, ValueError) as exc:
-        # ValueError covers bad JSON and PolicyDocumentError.
+    except (httpx.HTTPError, TimeoutError) as exc:
         raise PolicyFetchError(f"GET {url}: {describe_http_failure(exc, cfg.http_timeout)}") from exc
+    try:
+        return read_policy_document(response.json())
+    except ValueError as exc:  # not JSON (JSONDecodeError), or not a policy (PolicyDocumentError)
+        raise PolicyFetchError(f"GET {url}: malformed policy document: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------- the source
