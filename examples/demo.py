@@ -33,7 +33,7 @@ TOOL_SCOPES = {
 
 
 def build_mcp_server() -> MCPServer:
-    server = MCPServer("notes")
+    server = MCPServer("notes", log_level="WARNING")
 
     @server.tool()
     def whoami() -> str:
@@ -69,14 +69,14 @@ async def mcp_client(url: str, token: str | None) -> AsyncIterator[Client]:
 
 
 async def call(url: str, token: str | None, tool: str) -> None:
-    try:
-        async with mcp_client(url, token) as client:
+    async with mcp_client(url, token) as client:
+        try:
             result = await client.call_tool(tool, {})
-            text = " ".join(getattr(part, "text", "") for part in result.content)
-            print(f"   -> allowed: {tool} said {text!r}")
-    except MCPError as exc:
-        data = exc.error.data if isinstance(exc.error.data, dict) else {}
-        print(f"   -> refused: {exc.error.message} ({json.dumps(data)})")
+        except MCPError as exc:
+            print(f"   -> refused: {exc.error.message}; details: {json.dumps(exc.error.data)}")
+            return
+    text = " ".join(getattr(part, "text", "") for part in result.content)
+    print(f"   -> allowed: {tool} said {text!r}")
 
 
 async def show_raw(url: str, headers: dict[str, str]) -> None:

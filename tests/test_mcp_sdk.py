@@ -86,7 +86,15 @@ async def test_denied_call_surfaces_insufficient_scope(issuer: LocalIssuer, prot
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_no_token_cannot_connect(protected: Protected, mode: str) -> None:
-    with pytest.raises(Exception) as info:  # noqa: B017 - the client's error type differs by mode
+    with pytest.RaisesGroup(MCPError, flatten_subgroups=True, allow_unwrapped=True) as info:
         async with connect(protected.url, None, mode):
             pass
-    assert "token" in str(info.value).lower() or "401" in str(info.value) or "unauthorized" in str(info.value)
+    error = next(e for e in _leaves(info.value) if isinstance(e, MCPError))
+    assert error.error.message == "bearer token required"
+    assert error.error.data == {"error": "unauthorized", "error_description": "bearer token required"}
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]

@@ -30,7 +30,7 @@ def test_missing_token_gets_bare_challenge_with_metadata_and_scopes(issuer: Loca
     params = challenge_params(r.headers["www-authenticate"])
     assert params["realm"]
     assert params["resource_metadata"] == f"{p.base}/.well-known/oauth-protected-resource/mcp"
-    assert params["scope"] == "mcp:read mcp:admin"
+    assert params["scope"] == "mcp:read mcp:admin mcp:root"
     assert "error" not in params and "error_description" not in params
     assert r.json()["id"] == 1 and r.json()["error"]["code"] == -32001
     assert recorder.seen == []
@@ -62,7 +62,7 @@ def test_query_string_tokens_are_ignored(issuer: LocalIssuer, recorder: Recorder
     "headers",
     [
         [("Authorization", "Bearer"), ("X", "1")],
-        [("Authorization", "Bearer   ")],
+        [("Authorization", "Bearer a b")],
         [("Authorization", "Bearer a,b")],
     ],
 )

@@ -118,7 +118,7 @@ def test_lifespan_and_websocket_pass_through(issuer: LocalIssuer) -> None:
         await websocket.close()
 
     app = Starlette(routes=[WebSocketRoute("/ws", ws_endpoint)])
-    cfg = Config(**issuer.config_values(), resource_uri="http://testserver/mcp", tool_scopes={})
+    cfg = Config(**issuer.config_values(), resource_uri="http://localhost/mcp", tool_scopes={})
     mount_mcp(app, "/mcp", Recorder(), cfg)
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         assert ws.receive_text() == "hi"

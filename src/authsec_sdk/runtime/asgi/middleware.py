@@ -82,7 +82,7 @@ class AuthSecMiddleware:
     async def _authenticate(self, scope: Scope) -> Principal:
         token = extract_bearer(scope["headers"])
         if token is None:
-            raise TokenMissingError()
+            raise TokenMissingError("bearer token required")
         return await self.runtime.validator.validate(token)
 
     def _authorize(self, principal: Principal, inspection: Inspection) -> None:
