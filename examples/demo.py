@@ -22,7 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
-from authsec_sdk.runtime import Config, PolicyMode, ValidationMode, mount_mcp, principal_from_context
+from authsec_sdk.runtime import PolicyMode, ValidationMode, mount_mcp, principal_from_context
 from authsec_sdk.testing import LocalIssuer, ServerThread
 
 TOOL_SCOPES = {
@@ -102,7 +102,10 @@ async def tour(issuer: LocalIssuer, base: str) -> None:
     say("3. Alice calls whoami, a public tool", "any valid token may call it; the tool sees the principal")
     await call(url, reader, "whoami")
 
-    say("4. Alice calls delete_notes, which needs notes:admin", "403 insufficient_scope names the scope to ask for")
+    say(
+        "4. Alice calls delete_notes, which needs notes:admin",
+        "403 insufficient_scope names the scope to ask for",
+    )
     await call(url, reader, "delete_notes")
 
     say("5. A client with no token", "401 with a challenge pointing at the metadata document")
@@ -117,7 +120,10 @@ async def tour(issuer: LocalIssuer, base: str) -> None:
     await show_raw(url, {"Authorization": f"Bearer {elsewhere}"})
 
     issuer.revoke(reader)
-    say("8. Alice's token is revoked at the issuer", "introspection says inactive, so the next call is refused")
+    say(
+        "8. Alice's token is revoked at the issuer",
+        "introspection says inactive, so the next call is refused",
+    )
     await show_raw(url, {"Authorization": f"Bearer {reader}"})
 
 
@@ -125,8 +131,7 @@ def main() -> None:
     with LocalIssuer() as issuer:
         app = FastAPI()
         server = ServerThread(app)  # binds its loopback port now, so the resource URI is known
-        cfg = Config(
-            **issuer.config_values(),
+        cfg = issuer.config(
             resource_uri=f"{server.url}/mcp",
             resource_name="Notes MCP server (demo)",
             tool_scopes=TOOL_SCOPES,

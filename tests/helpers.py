@@ -38,7 +38,13 @@ class Recorder:
         }
         self.seen.append(record)
         payload = json.dumps({"subject": record["subject"], "length": len(body)}).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
 

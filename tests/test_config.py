@@ -56,7 +56,9 @@ def test_validation_mode_inference(fields: dict[str, object], expected: Validati
 
 
 def test_introspection_without_credentials_uses_the_documented_message() -> None:
-    assert "introspection client credentials are required" in problems(introspection_url="https://as.example/i")
+    assert "introspection client credentials are required" in problems(
+        introspection_url="https://as.example/i"
+    )
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,9 @@ def text_of(result: object) -> str:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
-async def test_allowed_calls_and_principal_in_tool(issuer: LocalIssuer, protected: Protected, mode: str) -> None:
+async def test_allowed_calls_and_principal_in_tool(
+    issuer: LocalIssuer, protected: Protected, mode: str
+) -> None:
     token = issuer.mint(subject="alice", scopes=["notes:read"], audience=protected.url)
     async with connect(protected.url, token, mode) as client:
         tools = await client.list_tools()
@@ -72,7 +74,9 @@ async def test_allowed_calls_and_principal_in_tool(issuer: LocalIssuer, protecte
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
-async def test_denied_call_surfaces_insufficient_scope(issuer: LocalIssuer, protected: Protected, mode: str) -> None:
+async def test_denied_call_surfaces_insufficient_scope(
+    issuer: LocalIssuer, protected: Protected, mode: str
+) -> None:
     token = issuer.mint(subject="alice", scopes=["notes:read"], audience=protected.url)
     async with connect(protected.url, token, mode) as client:
         with pytest.raises(MCPError) as info:
@@ -95,6 +99,7 @@ async def test_no_token_cannot_connect(protected: Protected, mode: str) -> None:
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
-    return [exc]
+    nested = getattr(exc, "exceptions", None)
+    if nested is None:
+        return [exc]
+    return [leaf for sub in nested for leaf in _leaves(sub)]

@@ -23,7 +23,9 @@ def local(**extra: object) -> dict[str, object]:
     return {"tool_scopes": TOOLS, "supported_scopes": ("mcp:read", "mcp:admin"), **extra}
 
 
-def test_missing_token_gets_bare_challenge_with_metadata_and_scopes(issuer: LocalIssuer, recorder: Recorder) -> None:
+def test_missing_token_gets_bare_challenge_with_metadata_and_scopes(
+    issuer: LocalIssuer, recorder: Recorder
+) -> None:
     with protected_app(issuer, recorder, **local()) as p:
         r = httpx.post(p.url, json=rpc("initialize"))
     assert r.status_code == 401
@@ -78,7 +80,9 @@ def test_malformed_authorization_is_400_invalid_request(
 def test_two_authorization_headers_are_400(issuer: LocalIssuer, recorder: Recorder) -> None:
     with protected_app(issuer, recorder, **local()) as p:
         token = issuer.mint(scopes=["mcp:read"], audience=p.url)
-        r = httpx.get(p.url, headers=[("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")])
+        r = httpx.get(
+            p.url, headers=[("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
+        )
     assert r.status_code == 400
     assert recorder.seen == []
 
@@ -144,7 +148,9 @@ def test_introspection_outage_is_503_never_200(issuer: LocalIssuer, recorder: Re
     assert recorder.seen == []
 
 
-def test_allowed_tool_call_reaches_handler_with_body_replayed(issuer: LocalIssuer, recorder: Recorder) -> None:
+def test_allowed_tool_call_reaches_handler_with_body_replayed(
+    issuer: LocalIssuer, recorder: Recorder
+) -> None:
     with protected_app(issuer, recorder, **local()) as p:
         token = issuer.mint(subject="alice", scopes=["mcp:read"], audience=p.url)
         raw = json.dumps(call_tool("read_tool"), indent=3).encode() + b"\n \n"
@@ -233,8 +239,10 @@ def test_batch_with_one_denied_call_is_denied_whole(issuer: LocalIssuer, recorde
     "raw",
     [
         b"{not json",
-        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "method": "tools/call", "params": {"name": "x"}}',
-        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "read_tool", "name": "admin_tool"}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "method": "tools/call", '
+        b'"params": {"name": "x"}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", '
+        b'"params": {"name": "read_tool", "name": "admin_tool"}}',
     ],
 )
 def test_unreadable_or_ambiguous_json_is_refused(issuer: LocalIssuer, recorder: Recorder, raw: bytes) -> None:
@@ -284,9 +292,9 @@ def test_principal_is_not_visible_after_the_request(issuer: LocalIssuer, recorde
     with protected_app(issuer, recorder, **local()) as p:
         token = issuer.mint(subject="bob", audience=p.url)
         assert httpx.get(p.url, headers=bearer(token)).json()["subject"] == "bob"
-        assert httpx.get(p.url, headers=bearer(issuer.mint(subject="carol", audience=p.url))).json()["subject"] == (
-            "carol"
-        )
+        assert httpx.get(p.url, headers=bearer(issuer.mint(subject="carol", audience=p.url))).json()[
+            "subject"
+        ] == ("carol")
     assert principal_from_context() is None
     assert [s["context_subject"] for s in recorder.seen] == ["bob", "carol"]
 

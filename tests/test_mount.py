@@ -142,7 +142,9 @@ def test_metadata_document(issuer: LocalIssuer) -> None:
         url = f"{p.base}/.well-known/oauth-protected-resource/mcp"
         r = httpx.get(url, headers={"Origin": "https://app.example"})
         head = httpx.head(url)
-        preflight = httpx.options(url, headers={"Origin": "https://x", "Access-Control-Request-Method": "GET"})
+        preflight = httpx.options(
+            url, headers={"Origin": "https://x", "Access-Control-Request-Method": "GET"}
+        )
         post = httpx.post(url)
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"

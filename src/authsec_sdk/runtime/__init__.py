@@ -1,6 +1,6 @@
 """The AuthSec runtime API: protect an MCP endpoint with `mount_mcp`.
 
-    from authsec_sdk.runtime import Config, PolicyMode, ValidationMode, mount_mcp
+from authsec_sdk.runtime import Config, PolicyMode, ValidationMode, mount_mcp
 """
 
 from .asgi import AuthSecMiddleware

@@ -51,9 +51,7 @@ class InsufficientScopeError(AuthSecError):
     status_code = 403
     error = "insufficient_scope"
 
-    def __init__(
-        self, description: str = "", *, tool: str = "", required_scopes: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, description: str = "", *, tool: str = "", required_scopes: Sequence[str] = ()) -> None:
         super().__init__(description)
         self.tool = tool
         self.required_scopes = tuple(required_scopes)

@@ -28,7 +28,7 @@ def mount_mcp(app: Any, path: str, handler: Any, cfg: Config) -> Runtime:
     router = getattr(app, "router", None)
     if not isinstance(router, Router):
         raise TypeError("mount_mcp needs a Starlette or FastAPI application")
-    if not path.startswith("/") or path != "/" and path.endswith("/"):
+    if not path.startswith("/") or (path != "/" and path.endswith("/")):
         raise ValueError(f"path must start with '/' and not end with one, got {path!r}")
     cfg.validate()
     asgi_handler, handler_lifespan = adapt_handler(handler, cfg)

@@ -120,7 +120,9 @@ class AuthSecMiddleware:
         )
         await answer.send(send)
 
-    async def _dispatch(self, scope: Scope, body: bytes, receive: Receive, send: Send, principal: Principal) -> None:
+    async def _dispatch(
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, principal: Principal
+    ) -> None:
         state = dict(scope.get("state") or {})
         state[STATE_KEY] = principal
         inner_scope = {**scope, "state": state}

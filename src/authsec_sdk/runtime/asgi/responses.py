@@ -70,7 +70,10 @@ def error_answer(
     request_id: str | int | None = None,
 ) -> ErrorAnswer:
     """The answer for ``exc``. ``scopes`` goes into the challenge (401 baseline, 403 step-up)."""
-    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"cache-control", b"no-store"),
+    ]
     if exc.status_code in (400, 401) or isinstance(exc, InsufficientScopeError):
         value = challenge(metadata_url, scopes=scopes, error=exc.error, description=exc.description)
         headers.append((b"www-authenticate", value.encode("ascii")))
@@ -82,7 +85,11 @@ def error_answer(
         payload: dict[str, Any] = {
             "jsonrpc": "2.0",
             "id": request_id,
-            "error": {"code": _JSONRPC_CODES.get(exc.status_code, -32000), "message": message, "data": detail},
+            "error": {
+                "code": _JSONRPC_CODES.get(exc.status_code, -32000),
+                "message": message,
+                "data": detail,
+            },
         }
     else:
         payload = detail

@@ -3,4 +3,11 @@
 from .env import from_env
 from .settings import SUPPORTED_ALGORITHMS, Config, PolicyMode, ValidationMode, canonical_resource_uri
 
-__all__ = ["SUPPORTED_ALGORITHMS", "Config", "PolicyMode", "ValidationMode", "canonical_resource_uri", "from_env"]
+__all__ = [
+    "SUPPORTED_ALGORITHMS",
+    "Config",
+    "PolicyMode",
+    "ValidationMode",
+    "canonical_resource_uri",
+    "from_env",
+]

@@ -62,7 +62,9 @@ def _tool_map(raw: str) -> dict[str, list[str]]:
     if not isinstance(data, dict) or not all(
         isinstance(scopes, list) and all(isinstance(s, str) for s in scopes) for scopes in data.values()
     ):
-        raise ValueError('expected a JSON object of tool name to a list of scopes, e.g. {"echo": ["mcp:read"]}')
+        raise ValueError(
+            'expected a JSON object of tool name to a list of scopes, e.g. {"echo": ["mcp:read"]}'
+        )
     return data
 
 

@@ -165,7 +165,10 @@ def _problems(cfg: Config) -> Iterable[str]:
         yield "allowed_algorithms must not be empty"
     if isinstance(cfg.supported_scopes, str):
         yield "supported_scopes must be a list of scopes, not a string"
-    for name, mapping in (("tool_scopes", cfg.tool_scopes), ("tool_scope_suggestions", cfg.tool_scope_suggestions)):
+    for name, mapping in (
+        ("tool_scopes", cfg.tool_scopes),
+        ("tool_scope_suggestions", cfg.tool_scope_suggestions),
+    ):
         if mapping is None:
             continue
         if not isinstance(mapping, Mapping):

@@ -29,7 +29,10 @@ class ToolPolicy:
         cls, tool_scopes: Mapping[str, Sequence[str]], scopes_supported: Iterable[str] = ()
     ) -> ToolPolicy:
         """The local ``Config.tool_scopes`` form: an empty list makes a tool public."""
-        rules = {name: ToolRule(public=not scopes, scopes=frozenset(scopes)) for name, scopes in tool_scopes.items()}
+        rules = {
+            name: ToolRule(public=not scopes, scopes=frozenset(scopes))
+            for name, scopes in tool_scopes.items()
+        }
         return cls(rules=rules, scopes_supported=_union_in_order(scopes_supported, *tool_scopes.values()))
 
     @property
