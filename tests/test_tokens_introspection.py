@@ -18,6 +18,7 @@ from authsec_sdk.runtime.config import Config, ValidationMode
 from authsec_sdk.runtime.errors import IssuerUnavailableError, TokenInactiveError, TokenInvalidError
 from authsec_sdk.runtime.tokens import Introspector, TokenValidator
 from authsec_sdk.testing import LocalIssuer
+from authsec_sdk.testing.issuer import Fault
 
 pytestmark = pytest.mark.anyio
 
@@ -168,7 +169,7 @@ async def test_active_answer_must_still_be_for_us_and_current(
 ) -> None:
     intro = introspector(issuer, http, clock_leeway=30)
     now = int(time.time())
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"iss": issuer.issuer + "/"}, "issuer mismatch"),
         ({"exp": now - 3600}, "token expired"),
         ({"nbf": now + 3600}, "token not yet valid"),
@@ -231,9 +232,10 @@ async def test_logs_never_contain_the_token_or_the_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="authsec")
     token = issuer.mint(audience=RESOURCE)
-    for fault in ("down", "http_500", "malformed", None):
-        issuer.faults.introspection = fault  # type: ignore[assignment]
-        issuer.faults.jwks = fault  # type: ignore[assignment]
+    faults: tuple[Fault | None, ...] = ("down", "http_500", "malformed", None)
+    for fault in faults:
+        issuer.faults.introspection = fault
+        issuer.faults.jwks = fault
         for mode in ValidationMode:
             if mode is not ValidationMode.UNSET:
                 with pytest.raises((TokenInvalidError, IssuerUnavailableError)):

@@ -25,6 +25,7 @@ from authsec_sdk.runtime.errors import IssuerUnavailableError, TokenInvalidError
 from authsec_sdk.runtime.principal import Principal
 from authsec_sdk.runtime.tokens import JWKSStore, TokenValidator
 from authsec_sdk.testing import LocalIssuer, SigningKey, generate_key
+from authsec_sdk.testing.issuer import Fault
 
 pytestmark = pytest.mark.anyio
 
@@ -255,7 +256,8 @@ async def test_issuer_must_match_exactly(issuer: LocalIssuer, http: httpx.AsyncC
 
 async def test_audience_not_for_us_is_rejected(issuer: LocalIssuer, http: httpx.AsyncClient) -> None:
     v = validator(issuer, http)
-    for aud in (None, "https://other.example/mcp", RESOURCE + "/", "local-client", []):
+    auds: tuple[Any, ...] = (None, "https://other.example/mcp", RESOURCE + "/", "local-client", [])
+    for aud in auds:
         assert await rejected(v, issuer.mint(audience=aud)) == "audience mismatch", aud
 
 
@@ -450,11 +452,13 @@ async def test_jwks_faults_without_cached_keys_are_issuer_unavailable(
     issuer: LocalIssuer, http: httpx.AsyncClient
 ) -> None:
     token = issuer.mint(audience=RESOURCE)
-    for fault in ("down", "http_500", "malformed"):
-        issuer.faults.jwks = fault  # type: ignore[assignment]
+    faults: tuple[Fault, ...] = ("down", "http_500", "malformed")
+    for fault in faults:
+        issuer.faults.jwks = fault
         with pytest.raises(IssuerUnavailableError):
             await validator(issuer, http).validate(token)
-    for document in ({"nokeys": []}, {"keys": "abc"}, [], "keys"):
+    documents: tuple[Any, ...] = ({"nokeys": []}, {"keys": "abc"}, [], "keys")
+    for document in documents:
         issuer.faults.jwks = None
         issuer.jwks = lambda document=document: document  # type: ignore[method-assign,misc]
         with pytest.raises(IssuerUnavailableError):

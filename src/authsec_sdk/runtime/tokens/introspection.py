@@ -9,7 +9,6 @@ revoked token from a good one without an answer.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -57,7 +56,8 @@ class Introspector:
         answer = await self._ask(token)
         self._check(answer, now, require_aud)
         exp = answer.get("exp")  # already checked to be a number when present
-        self._cache.put(token, answer, until=min(now + self._cache_ttl, math.inf if exp is None else exp))
+        until = now + self._cache_ttl if exp is None else min(now + self._cache_ttl, exp)
+        self._cache.put(token, answer, until=until)
         return answer
 
     def _check(self, answer: Mapping[str, Any], now: float, require_aud: bool) -> None:

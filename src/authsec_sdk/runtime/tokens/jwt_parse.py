@@ -40,11 +40,9 @@ class ParsedJWT:
 def parse_jwt(token: str) -> ParsedJWT:
     """Decode ``token`` without verifying it; raise `JWTParseError` when it is not a JWS."""
     parts = token.split(".")
-    if len(parts) != 3:
+    if len(parts) != 3 or not all(_SEGMENT.fullmatch(part) for part in parts):
         raise JWTParseError("not a JWT")
     header_b64, claims_b64, signature_b64 = parts
-    if not all(_SEGMENT.fullmatch(part) for part in parts):
-        raise JWTParseError("not a JWT")
     return ParsedJWT(
         header=_json_object(_b64decode(header_b64)),
         claims=_json_object(_b64decode(claims_b64)),
