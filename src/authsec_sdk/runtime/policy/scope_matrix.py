@@ -179,7 +179,9 @@ def _string_list(value: Any, where: str) -> list[str]:
 
 
 def _optional_string(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key) or ""
+    value = data.get(key, "")
+    if value is None:
+        return ""
     if not isinstance(value, str):
         raise PolicyDocumentError(f"{key!r} must be a string")
     return value
