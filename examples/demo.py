@@ -25,11 +25,9 @@ from mcp.shared.exceptions import MCPError
 from authsec_sdk.runtime import PolicyMode, ValidationMode, mount_mcp, principal_from_context
 from authsec_sdk.testing import LocalIssuer, ServerThread
 
-TOOL_SCOPES = {
-    "whoami": [],  # public: any valid token
-    "read_notes": ["notes:read"],
-    "delete_notes": ["notes:admin"],
-}
+#: What an administrator maps in the AuthSec backend: the tool-to-scope policy.
+PUBLIC_TOOLS = ["whoami"]
+TOOL_SCOPES = {"read_notes": ["notes:read"], "delete_notes": ["notes:admin"]}
 
 
 def build_mcp_server() -> MCPServer:
@@ -126,20 +124,27 @@ async def tour(issuer: LocalIssuer, base: str) -> None:
     )
     await show_raw(url, {"Authorization": f"Bearer {reader}"})
 
+    names = [tool["name"] for tool in issuer.backend.published_tools or []]
+    say("9. The tool inventory reached the backend", "published at startup by a synthetic MCP handshake")
+    print(f"   -> manifest tools: {names}")
+
 
 def main() -> None:
     with LocalIssuer() as issuer:
         app = FastAPI()
         server = ServerThread(app)  # binds its loopback port now, so the resource URI is known
+        issuer.backend.set_policy(public_tools=PUBLIC_TOOLS, tools=TOOL_SCOPES)
         cfg = issuer.config(
+            **issuer.backend.config_values(),
             resource_uri=f"{server.url}/mcp",
             resource_name="Notes MCP server (demo)",
-            tool_scopes=TOOL_SCOPES,
-            policy_mode=PolicyMode.LOCAL_ONLY,
+            policy_mode=PolicyMode.REMOTE_REQUIRED,
             validation_mode=ValidationMode.JWT_AND_INTROSPECT,
+            publish_manifest=True,
         )
         mount_mcp(app, "/mcp", build_mcp_server(), cfg)
-        print("authsec-sdk demo: a local issuer and a protected MCP server on 127.0.0.1")
+        print("authsec-sdk demo: a local issuer, a local AuthSec backend and a protected MCP server")
+        print("on 127.0.0.1. The tool policy comes from the backend (PolicyMode.REMOTE_REQUIRED).")
         with server:
             anyio.run(tour, issuer, server.url)
     print("\nDone. Everything above went over real HTTP through authsec-sdk's middleware.")

@@ -20,6 +20,7 @@ from .errors import PolicyUnavailableError
 from .manifest import publish_manifest
 from .metadata import metadata_url
 from .policy import PolicySource, ToolPolicy, policy_source_for
+from .policy.rules import union_in_order
 from .tokens import TokenValidator
 
 logger = logging.getLogger("authsec.runtime")
@@ -61,12 +62,12 @@ class Runtime:
         return self.policy.current()
 
     def advertised_scopes(self) -> tuple[str, ...]:
-        """Scopes for the metadata document and 401 challenges: the policy's, else the config's."""
+        """Scopes for the metadata document and 401 challenges: the configured ones, then the policy's."""
         try:
-            scopes = self.policy.current().scopes_supported
+            from_policy = self.policy.current().scopes_supported
         except PolicyUnavailableError:
-            scopes = ()
-        return scopes or tuple(self.cfg.supported_scopes)
+            from_policy = ()
+        return union_in_order(self.cfg.supported_scopes, from_policy)
 
     def health(self) -> dict[str, Any]:
         """A snapshot for health checks: readiness and the policy source's state."""
@@ -74,7 +75,12 @@ class Runtime:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Startup and shutdown, entered from the application's lifespan."""
+        """Startup and shutdown, entered from the application's lifespan.
+
+        A startup refusal (e.g. REMOTE_REQUIRED without a policy) is raised as itself, not
+        wrapped in the task group's exception group, so the server log names the cause.
+        """
+        failure: Exception | None = None
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=self.cfg.http_timeout, follow_redirects=False)
@@ -83,12 +89,18 @@ class Runtime:
             stack.callback(task_group.cancel_scope.cancel)
             if self._handler_lifespan is not None:
                 await stack.enter_async_context(self._handler_lifespan)
-            await self.policy.start(task_group, http)
-            self._validator = TokenValidator(self.cfg, http)
-            if self.cfg.publish_manifest:
-                task_group.start_soon(publish_manifest, self.cfg, self.handler, http, self.path)
-            logger.info("protecting %s for %s", self.path, self.cfg.resource_uri)
             try:
-                yield
-            finally:
-                self._validator = None
+                await self.policy.start(task_group, http)
+            except Exception as exc:
+                failure = exc
+            if failure is None:
+                self._validator = TokenValidator(self.cfg, http)
+                if self.cfg.publish_manifest:
+                    task_group.start_soon(publish_manifest, self.cfg, self.handler, http, self.path)
+                logger.info("protecting %s for %s", self.path, self.cfg.resource_uri)
+                try:
+                    yield
+                finally:
+                    self._validator = None
+        if failure is not None:
+            raise failure

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..runtime.config import Config
 from .backend import LocalBackend
 from .server import ServerThread
 
@@ -165,6 +166,10 @@ class LocalIssuer:
             "introspection_client_id": self.client_id,
             "introspection_client_secret": self.client_secret,
         }
+
+    def config(self, **fields: Any) -> Config:
+        """A `Config` pointing at this issuer, with ``fields`` (e.g. ``resource_uri``) set too."""
+        return Config(**{**self.config_values(), **fields})
 
     # ------------------------------------------------------------------ keys
     @property

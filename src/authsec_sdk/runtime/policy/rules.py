@@ -33,7 +33,7 @@ class ToolPolicy:
             name: ToolRule(public=not scopes, scopes=frozenset(scopes))
             for name, scopes in tool_scopes.items()
         }
-        return cls(rules=rules, scopes_supported=_union_in_order(scopes_supported, *tool_scopes.values()))
+        return cls(rules=rules, scopes_supported=union_in_order(scopes_supported, *tool_scopes.values()))
 
     @property
     def known_scopes(self) -> frozenset[str]:
@@ -73,10 +73,10 @@ def step_up_scopes(policy: ToolPolicy, required: Iterable[str], held: Iterable[s
     step-up guidance). Held scopes the policy never mentions stay private.
     """
     known = policy.known_scopes
-    return _union_in_order(required, (s for s in held if s in known))
+    return union_in_order(required, (s for s in held if s in known))
 
 
-def _union_in_order(*groups: Iterable[str]) -> tuple[str, ...]:
+def union_in_order(*groups: Iterable[str]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for group in groups:
         for scope in group:

@@ -44,7 +44,7 @@ from anyio.abc import TaskGroup
 
 from ..config import Config
 from ..errors import PolicyIncompleteError, PolicyUnavailableError
-from .rules import ToolPolicy, ToolRule, _union_in_order
+from .rules import ToolPolicy, ToolRule, union_in_order
 
 logger = logging.getLogger("authsec.policy")
 
@@ -120,7 +120,7 @@ def read_policy_document(data: Any) -> PolicyDocument:
     scopes_supported = _string_list(data.get("scopes_supported", []), "scopes_supported")
     policy = ToolPolicy(
         rules=rules,
-        scopes_supported=_union_in_order(scopes_supported, *(sorted(r.scopes) for r in rules.values())),
+        scopes_supported=union_in_order(scopes_supported, *(sorted(r.scopes) for r in rules.values())),
         generation=_generation(data.get("generation")),
     )
     state = _optional_string(data, "state") or (READY if complete else INCOMPLETE)
