@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TOOLS_CALL = "tools/call"
+TOOLS_LIST = "tools/list"
 
 
 class BodyParseError(ValueError):
@@ -29,6 +30,8 @@ class Inspection:
     tool_calls: tuple[str, ...] = ()
     #: Methods of the requests in the body, in order.
     methods: tuple[str, ...] = ()
+    #: Ids of the ``tools/list`` requests: the responses whose tool lists may be filtered.
+    tools_list_ids: tuple[str | int, ...] = ()
 
 
 EMPTY = Inspection()
@@ -60,10 +63,16 @@ def inspect_body(body: bytes) -> Inspection:
             is_jsonrpc=True,
             tool_calls=_tool_calls((message,)),
             methods=_methods((message,)),
+            tools_list_ids=_ids_of(TOOLS_LIST, (message,)),
         )
     if isinstance(message, list):
         elements = tuple(m for m in message if isinstance(m, dict))
-        return Inspection(is_jsonrpc=True, tool_calls=_tool_calls(elements), methods=_methods(elements))
+        return Inspection(
+            is_jsonrpc=True,
+            tool_calls=_tool_calls(elements),
+            methods=_methods(elements),
+            tools_list_ids=_ids_of(TOOLS_LIST, elements),
+        )
     return EMPTY
 
 
@@ -72,6 +81,11 @@ def _request_id(message: dict[str, Any]) -> str | int | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     return value
+
+
+def _ids_of(method: str, messages: Sequence[dict[str, Any]]) -> tuple[str | int, ...]:
+    ids = (_request_id(m) for m in messages if m.get("method") == method)
+    return tuple(i for i in ids if i is not None)
 
 
 def _methods(messages: Sequence[dict[str, Any]]) -> tuple[str, ...]:

@@ -1,31 +1,42 @@
 """The ASGI middleware that guards one MCP endpoint.
 
-Pure ASGI with no request objects on the hot path. Order of checks: body size, then
-authentication (400/401), then the body's JSON, then the tool policy (403/503), then the
-handler with the body replayed byte for byte. Every decision is made before the handler
-runs, so a refusal is always an HTTP status, never an event after a 200.
+Pure ASGI with no request objects on the hot path. Order of checks: ``Origin`` (403), body
+size, authentication (400/401), session ownership (404), the body's JSON, then the tool
+policy (403/503), then the handler with the body replayed byte for byte. Every decision is
+made before the handler runs, so a refusal is always an HTTP status, never an event after a
+200. The handler's ``send`` is passed through untouched unless its answer must be watched
+(a session being created or ended, a ``tools/list`` to filter, a token that expires), and
+even then each message goes out as soon as it can: streams are never buffered whole.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import (
     AuthSecError,
+    ForbiddenError,
     InsufficientScopeError,
     InvalidRequestError,
     RequestTooLargeError,
+    TokenInvalidError,
     TokenMissingError,
 )
 from ..policy import decide, step_up_scopes
 from ..principal import Principal, bind_principal, unbind_principal
 from ..tokens import extract_bearer
-from .jsonrpc import EMPTY, BodyParseError, Inspection, inspect_body
-from .responses import error_answer, parse_error_answer
+from .jsonrpc import EMPTY, TOOLS_LIST, BodyParseError, Inspection, inspect_body
+from .origin import origin_allowed
+from .responses import error_answer, parse_error_answer, session_not_found_answer
+from .sdk_user import sdk_user
+from .sessions import SessionOwners, SessionRequest, owner_of, session_id_of, watch_session
+from .tools_filter import Keep, ToolsListFilter
 
 if TYPE_CHECKING:
     from ..service import Runtime
@@ -42,18 +53,29 @@ class UnsupportedEncodingError(AuthSecError):
     error = "invalid_request"
 
 
+class SessionNotFoundError(AuthSecError):
+    """The request names a session its principal did not create: answered as an unknown session."""
+
+    status_code = 404
+    error = "session_not_found"
+
+
 class AuthSecMiddleware:
     """Authenticate every HTTP request and authorize every ``tools/call`` before ``app`` sees it."""
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
+        #: Owners of the MCP sessions created through this endpoint.
+        self.sessions = SessionOwners(runtime.cfg.max_tracked_sessions)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         try:
+            if not origin_allowed(scope["headers"], self.runtime.cfg.allowed_origins):
+                raise ForbiddenError("origin not allowed")
             body = await _read_body(scope, receive, self.runtime.cfg.max_body_bytes)
         except AuthSecError as exc:
             await self._refuse(exc, EMPTY, None, send)
@@ -69,14 +91,17 @@ class AuthSecMiddleware:
         principal: Principal | None = None
         try:
             principal = await self._authenticate(scope)
-            if readable:
-                self._authorize(principal, inspection)
+            session = self._session_request(scope, principal)
+            keep = self._authorize(principal, inspection) if readable else None
         except AuthSecError as exc:
             await self._refuse(exc, inspection, principal, send)
             return
         if not readable:
             await parse_error_answer().send(send)
             return
+        send = watch_session(session, self.sessions, send)
+        if keep is not None:
+            send = ToolsListFilter(send, inspection.tools_list_ids, keep, self.runtime.cfg.max_body_bytes)
         await self._dispatch(scope, body, receive, send, principal)
 
     async def _authenticate(self, scope: Scope) -> Principal:
@@ -85,10 +110,22 @@ class AuthSecMiddleware:
             raise TokenMissingError("bearer token required")
         return await self.runtime.validator.validate(token)
 
-    def _authorize(self, principal: Principal, inspection: Inspection) -> None:
-        """Deny the whole request if any one ``tools/call`` in it is denied."""
-        if not inspection.tool_calls:
-            return
+    def _session_request(self, scope: Scope, principal: Principal) -> SessionRequest:
+        """The request's session, refused (as unknown) when ``principal`` did not create it."""
+        owner = owner_of(principal)
+        session_id = session_id_of(scope["headers"])
+        if session_id is not None and not self.sessions.admits(session_id, owner):
+            raise SessionNotFoundError("session not found")
+        return SessionRequest(session_id, owner, scope["method"] == "DELETE")
+
+    def _authorize(self, principal: Principal, inspection: Inspection) -> Keep | None:
+        """Deny the whole request if any one ``tools/call`` in it is denied.
+
+        Returns how to filter the request's ``tools/list`` answers, or None to leave them be.
+        """
+        filters = self.runtime.cfg.filter_tools_list and TOOLS_LIST in inspection.methods
+        if not inspection.tool_calls and not filters:
+            return None
         policy = self.runtime.current_policy()
         for tool in inspection.tool_calls:
             decision = decide(policy, tool, principal.scopes)
@@ -98,10 +135,16 @@ class AuthSecMiddleware:
                     tool=tool,
                     required_scopes=decision.required,
                 )
+        if not filters or policy.open:
+            return None
+        return lambda tool: decide(policy, tool, principal.scopes).allowed
 
     async def _refuse(
         self, exc: AuthSecError, inspection: Inspection, principal: Principal | None, send: Send
     ) -> None:
+        if isinstance(exc, SessionNotFoundError):
+            await session_not_found_answer().send(send)
+            return
         scopes: Sequence[str] = ()
         if isinstance(exc, InsufficientScopeError):
             held = principal.scopes if principal is not None else ()
@@ -126,11 +169,50 @@ class AuthSecMiddleware:
         state = dict(scope.get("state") or {})
         state[STATE_KEY] = principal
         inner_scope = {**scope, "state": state}
+        user = sdk_user(principal)
+        if user is not None:
+            inner_scope["user"] = user
         token = bind_principal(principal)
         try:
-            await self.app(inner_scope, _replay(body, receive), send)
+            expires_at = principal.expires_at if self.runtime.cfg.close_streams_on_token_expiry else None
+            if expires_at is None:
+                await self.app(inner_scope, _replay(body, receive), send)
+            else:
+                await self._run_until(expires_at, inner_scope, _replay(body, receive), send)
         finally:
             unbind_principal(token)
+
+    async def _run_until(self, expires_at: float, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the handler, cancelling it when the token expires, and end its answer cleanly.
+
+        An answer already under way is closed; one not yet begun becomes a 401, as the same
+        request would get if it arrived now.
+        """
+        response = _ResponseState(send)
+        with anyio.move_on_after(max(0.0, expires_at - time.time())) as expiry:
+            await self.app(scope, receive, response)
+        if not expiry.cancelled_caught or response.finished:
+            return
+        if response.started:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            await self._refuse(TokenInvalidError("token expired"), EMPTY, None, send)
+
+
+class _ResponseState:
+    """A ``send`` that remembers how far the answer got."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.finished = False
+
+    async def __call__(self, message: Message) -> None:
+        await self._send(message)
+        if message["type"] == "http.response.start":
+            self.started = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finished = True
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:

@@ -114,3 +114,10 @@ def parse_error_answer() -> ErrorAnswer:
     """JSON-RPC parse error for a body we refuse to read (RFC: 400, id null)."""
     body = {"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "Parse error"}}
     return ErrorAnswer(400, [(b"content-type", b"application/json")], json.dumps(body).encode())
+
+
+def session_not_found_answer() -> ErrorAnswer:
+    """404 for a session the caller may not use, byte-compatible with the ``mcp`` SDK's answer
+    for an unknown session, so a foreign session cannot be told from a missing one."""
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}}
+    return ErrorAnswer(404, [(b"content-type", b"application/json")], json.dumps(body).encode())

@@ -97,6 +97,10 @@ _TYPED: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "AUTHSEC_HTTP_TIMEOUT": ("http_timeout", _number),
     "AUTHSEC_INTROSPECTION_CACHE_TTL": ("introspection_cache_ttl", _number),
     "AUTHSEC_POLICY_MAX_STALENESS": ("policy_max_staleness", _number),
+    "AUTHSEC_ALLOWED_ORIGINS": ("allowed_origins", _scopes),
+    "AUTHSEC_FILTER_TOOLS_LIST": ("filter_tools_list", _boolean),
+    "AUTHSEC_CLOSE_STREAMS_ON_TOKEN_EXPIRY": ("close_streams_on_token_expiry", _boolean),
+    "AUTHSEC_MAX_TRACKED_SESSIONS": ("max_tracked_sessions", _integer),
 }
 
 

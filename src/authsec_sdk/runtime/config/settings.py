@@ -98,6 +98,15 @@ class Config:
     jwks_refetch_cooldown: float = 5.0
     #: Seconds the last good remote scope matrix may be served after fetches start failing.
     policy_max_staleness: float = 3600.0
+    #: Browser origins allowed to call the endpoint; a request with another ``Origin`` gets
+    #: 403 (DNS-rebinding defence). Empty: no check. Requests without ``Origin`` always pass.
+    allowed_origins: Sequence[str] = ()
+    #: Drop from ``tools/list`` answers the tools the caller may not call.
+    filter_tools_list: bool = True
+    #: End a request still streaming when its token's ``exp`` passes.
+    close_streams_on_token_expiry: bool = False
+    #: MCP sessions whose owner is remembered; past it the oldest are forgotten (then 404).
+    max_tracked_sessions: int = 10_000
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -165,6 +174,7 @@ def _problems(cfg: Config) -> Iterable[str]:
         yield "allowed_algorithms must not be empty"
     if isinstance(cfg.supported_scopes, str):
         yield "supported_scopes must be a list of scopes, not a string"
+    yield from _transport_problems(cfg)
     for name, mapping in (
         ("tool_scopes", cfg.tool_scopes),
         ("tool_scope_suggestions", cfg.tool_scope_suggestions),
@@ -260,6 +270,31 @@ def _policy_problems(cfg: Config) -> Iterable[str]:
         yield "publish_manifest requires resource_server_id and the introspection client credentials"
 
 
+def _transport_problems(cfg: Config) -> Iterable[str]:
+    if isinstance(cfg.allowed_origins, str):
+        yield "allowed_origins must be a list of origins, not a string"
+    else:
+        for origin in cfg.allowed_origins:
+            if not isinstance(origin, str) or origin != _origin_of(origin):
+                yield f"allowed_origins entries must look like 'https://host[:port]', got {origin!r}"
+    for name in ("filter_tools_list", "close_streams_on_token_expiry"):
+        if not isinstance(getattr(cfg, name), bool):
+            yield f"{name} must be True or False"
+
+
+def _origin_of(value: str) -> str:
+    """``value`` as a browser would send it in ``Origin``: lowercase scheme and host, no path."""
+    parts = urlsplit(value)
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:  # a port that is not a number
+        return ""
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        return ""
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
+
+
 def _number_problems(cfg: Config) -> Iterable[str]:
     positive = (
         "scope_matrix_ttl",
@@ -268,6 +303,7 @@ def _number_problems(cfg: Config) -> Iterable[str]:
         "http_timeout",
         "jwks_cache_ttl",
         "policy_max_staleness",
+        "max_tracked_sessions",
     )
     for name in positive:
         value = getattr(cfg, name)
