@@ -25,7 +25,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_validation.py
+	$(BIN)/python benchmarks/bench_middleware.py
 
 clean:
 	rm -rf $(VENV)
