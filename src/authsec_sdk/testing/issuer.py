@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..runtime.config import Config
+from .authorization import AuthorizationServer
 from .backend import LocalBackend
 from .server import ServerThread
 
@@ -110,6 +111,8 @@ class LocalIssuer:
         self._server: ServerThread | None = None
         #: The AuthSec backend's SDK endpoints (policy and manifest), served on the same port.
         self.backend = LocalBackend(self)
+        #: RFC 8414 metadata and the client-credentials token endpoint, on the same port.
+        self.authorization = AuthorizationServer(self)
         self.app = Starlette(routes=self.routes())
         self._url = ""
 
@@ -120,6 +123,7 @@ class LocalIssuer:
             Route("/oauth/jwks", self._jwks, methods=["GET"]),
             Route("/oauth/introspect", self._introspect, methods=["POST"]),
             *self.backend.routes(),
+            *self.authorization.routes(),
         ]
 
     def start(self) -> LocalIssuer:
