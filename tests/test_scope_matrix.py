@@ -353,7 +353,7 @@ async def test_failed_fetches_back_off_instead_of_following_requests(issuer: Loc
     [
         ("down", "HTTP 503"),
         ("http_500", "HTTP 500"),
-        ("malformed", "malformed policy document"),
+        ("malformed", "answer is not JSON"),
         ("slow", "timed out after 0.5s"),
     ],
 )

@@ -34,7 +34,8 @@ from .. import __version__
 from .config import Config
 from .config.settings import ToolInventoryProvider
 from .manifest_tool import ManifestTool
-from .policy.scope_matrix import backend_auth, backend_url, describe_http_failure
+from .policy.scope_matrix import backend_auth, backend_url
+from .upstream import UpstreamError, send
 
 logger = logging.getLogger("authsec.manifest")
 
@@ -92,11 +93,11 @@ async def read_inventory(cfg: Config, handler_app: ASGIApp, path: str) -> list[M
 async def put_manifest(http: httpx.AsyncClient, cfg: Config, tools: Sequence[ManifestTool]) -> None:
     url = backend_url(cfg, "sdk-manifest")
     try:
-        with anyio.fail_after(cfg.http_timeout):
-            response = await http.put(url, json=manifest_body(tools), auth=backend_auth(cfg))
-            response.raise_for_status()
-    except (httpx.HTTPError, TimeoutError) as exc:
-        raise ManifestError(f"PUT {url}: {describe_http_failure(exc, cfg.http_timeout)}") from exc
+        await send(
+            http, "PUT", url, within=cfg.http_timeout, json=manifest_body(tools), auth=backend_auth(cfg)
+        )
+    except UpstreamError as exc:
+        raise ManifestError(f"PUT {url}: {exc}") from exc
 
 
 def manifest_body(tools: Sequence[ManifestTool]) -> dict[str, Any]:

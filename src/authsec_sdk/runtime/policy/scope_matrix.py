@@ -38,12 +38,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-import anyio
 import httpx
 from anyio.abc import TaskGroup
 
 from ..config import Config
 from ..errors import PolicyIncompleteError, PolicyUnavailableError
+from ..upstream import UpstreamError, fetch_json
 from .rules import ToolPolicy, ToolRule, union_in_order
 
 logger = logging.getLogger("authsec.policy")
@@ -257,27 +257,16 @@ def backend_auth(cfg: Config) -> httpx.BasicAuth:
     return httpx.BasicAuth(cfg.introspection_client_id, cfg.introspection_client_secret)
 
 
-def describe_http_failure(exc: Exception, timeout: float) -> str:
-    """A log-safe reason: the kind of failure and status, never headers or credentials."""
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return f"timed out after {timeout:g}s"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"HTTP {exc.response.status_code}"
-    return f"{type(exc).__name__}: {exc}"
-
-
 async def fetch_policy_document(http: httpx.AsyncClient, cfg: Config) -> PolicyDocument:
     """GET the ``sdk-policy`` document; any failure is a `PolicyFetchError` naming the URL and why."""
     url = backend_url(cfg, "sdk-policy")
     try:
-        with anyio.fail_after(cfg.http_timeout):
-            response = await http.get(url, auth=backend_auth(cfg), headers={"Accept": "application/json"})
-            response.raise_for_status()
-    except (httpx.HTTPError, TimeoutError) as exc:
-        raise PolicyFetchError(f"GET {url}: {describe_http_failure(exc, cfg.http_timeout)}") from exc
+        data = await fetch_json(http, "GET", url, within=cfg.http_timeout, auth=backend_auth(cfg))
+    except UpstreamError as exc:
+        raise PolicyFetchError(f"GET {url}: {exc}") from exc
     try:
-        return read_policy_document(response.json())
-    except ValueError as exc:  # not JSON (JSONDecodeError), or not a policy (PolicyDocumentError)
+        return read_policy_document(data)
+    except PolicyDocumentError as exc:
         raise PolicyFetchError(f"GET {url}: malformed policy document: {exc}") from exc
 
 

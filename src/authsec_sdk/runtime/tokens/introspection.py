@@ -17,6 +17,7 @@ import httpx
 
 from ..config import Config
 from ..errors import IssuerUnavailableError, TokenInactiveError
+from ..upstream import UpstreamError, fetch_json
 from .cache import TokenCache
 from .claims import check_claims
 
@@ -76,21 +77,16 @@ class Introspector:
 
     async def _ask(self, token: str) -> Mapping[str, Any]:
         try:
-            response = await self._http.post(
+            answer = await fetch_json(
+                self._http,
+                "POST",
                 self._url,
+                within=self._timeout,
                 data={"token": token, "token_type_hint": "access_token"},
                 auth=self._auth,
-                timeout=self._timeout,
-                headers={"Accept": "application/json"},
             )
-        except httpx.HTTPError as exc:
-            raise _unavailable(type(exc).__name__) from exc
-        if response.status_code != 200:
-            raise _unavailable(f"HTTP {response.status_code}")
-        try:
-            answer = response.json()
-        except (ValueError, RecursionError):
-            raise _unavailable("answer is not JSON") from None
+        except UpstreamError as exc:
+            raise _unavailable(str(exc)) from exc
         if not isinstance(answer, dict):
             raise _unavailable("answer is not a JSON object")
         return answer

@@ -22,6 +22,7 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 
 from ..config import SUPPORTED_ALGORITHMS, Config
 from ..errors import IssuerUnavailableError, TokenInvalidError
+from ..upstream import UpstreamError, fetch_json
 
 logger = logging.getLogger("authsec.tokens.jwks")
 
@@ -138,17 +139,9 @@ class JWKSStore:
 
     async def _fetch(self) -> tuple[VerificationKey, ...]:
         try:
-            response = await self._http.get(
-                self._url, timeout=self._timeout, headers={"Accept": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            raise IssuerUnavailableError(type(exc).__name__) from exc
-        if response.status_code != 200:
-            raise IssuerUnavailableError(f"HTTP {response.status_code}")
-        try:
-            document = response.json()
-        except (ValueError, RecursionError):
-            raise IssuerUnavailableError("answer is not JSON") from None
+            document = await fetch_json(self._http, "GET", self._url, within=self._timeout)
+        except UpstreamError as exc:
+            raise IssuerUnavailableError(str(exc)) from exc
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
             raise IssuerUnavailableError("answer has no keys list")
