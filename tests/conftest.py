@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from authsec_sdk.testing import LocalIssuer
-
-RESOURCE = "http://127.0.0.1:8000/mcp"
 
 
 @pytest.fixture
@@ -21,3 +20,10 @@ def issuer() -> Iterator[LocalIssuer]:
 def anyio_backend() -> str:
     """Run ``@pytest.mark.anyio`` tests on asyncio only."""
     return "asyncio"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client (no proxies from the environment) for talking to the local peers."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        yield client

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,12 +23,6 @@ from authsec_sdk.testing.issuer import Fault
 pytestmark = pytest.mark.anyio
 
 RESOURCE = "http://127.0.0.1:8000/mcp"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
 
 
 def config(issuer: LocalIssuer, **overrides: Any) -> Config:

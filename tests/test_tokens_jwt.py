@@ -9,7 +9,6 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -31,12 +30,6 @@ pytestmark = pytest.mark.anyio
 
 RESOURCE = "http://127.0.0.1:8000/mcp"
 ALIAS = "urn:example:mcp"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
 
 
 def config(issuer: LocalIssuer, **overrides: Any) -> Config:
