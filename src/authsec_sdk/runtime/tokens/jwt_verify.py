@@ -15,8 +15,9 @@ from typing import Any
 
 from ..config import Config
 from ..errors import TokenInvalidError
+from ..principal import Principal
 from .cache import TokenCache
-from .claims import check_claims
+from .claims import check_claims, principal_from_claims
 from .jwks import JWKSStore, verification_algorithms
 from .jwt_parse import ParsedJWT, parse_jwt
 
@@ -35,24 +36,24 @@ class JWTVerifier:
         self._audiences = cfg.accepted_audiences
         self._leeway = cfg.clock_leeway
         self._strict = cfg.strict_rfc9068
-        self._cache: TokenCache[Mapping[str, Any]] = TokenCache(cfg.token_cache_size)
+        self._cache: TokenCache[Principal] = TokenCache(cfg.token_cache_size)
 
-    async def verify(self, token: str) -> Mapping[str, Any]:
-        """The claims of ``token`` once its header, signature and claims all pass.
+    async def verify(self, token: str) -> Principal:
+        """The principal of ``token`` once its header, signature and claims all pass.
 
         Raises `JWTParseError` when ``token`` is not a JWT at all, other
         `TokenInvalidError`s when it fails, `IssuerUnavailableError` when the keys
-        cannot be fetched. A token verified before is answered from a cache, but its
-        time claims are checked again and the entry is never used past ``exp``.
+        cannot be fetched. A token verified before is answered from a cache without
+        checking again: an entry is stored only after every check passed and is dropped
+        at ``exp``, and the other time checks (``nbf``, ``iat``) cannot start failing later.
         """
         now = time.time()
-        claims = self._cache.get(token, now)
-        if claims is None:
+        principal = self._cache.get(token, now)
+        if principal is None:
             claims = await self._verify_uncached(parse_jwt(token), now)
-            self._cache.put(token, claims, until=claims["exp"])
-        else:
-            self._check_claims(claims, now)
-        return claims
+            principal = principal_from_claims(claims)
+            self._cache.put(token, principal, until=claims["exp"])
+        return principal
 
     async def _verify_uncached(self, parsed: ParsedJWT, now: float) -> Mapping[str, Any]:
         header = parsed.header
@@ -71,7 +72,7 @@ class JWTVerifier:
         claims = parsed.claims
         if self._strict and not all(name in claims for name in _RFC9068_CLAIMS):
             raise TokenInvalidError("missing required claim")
-        self._check_claims(claims, now)
+        check_claims(claims, issuer=self._issuer, audiences=self._audiences, now=now, leeway=self._leeway)
         return claims
 
     def _check_type(self, typ: object) -> None:
@@ -81,6 +82,3 @@ class JWTVerifier:
         accepted = _ACCESS_TOKEN_TYPES if self._strict else _TYPES
         if not isinstance(typ, str) or typ.lower() not in accepted:
             raise TokenInvalidError("unsupported token type")
-
-    def _check_claims(self, claims: Mapping[str, Any], now: float) -> None:
-        check_claims(claims, issuer=self._issuer, audiences=self._audiences, now=now, leeway=self._leeway)

@@ -62,7 +62,7 @@ class TokenValidator:
             )
             raise TokenInvalidError("token could not be validated") from None
 
-    async def _verify_jwt(self, token: str) -> Mapping[str, Any]:
+    async def _verify_jwt(self, token: str) -> Principal:
         assert self._jwt is not None
         return await self._jwt.verify(token)
 
@@ -71,7 +71,7 @@ class TokenValidator:
         return await self._introspector.introspect(token, require_aud=require_aud)
 
     async def _jwt_principal(self, token: str) -> Principal:
-        return principal_from_claims(await self._verify_jwt(token))
+        return await self._verify_jwt(token)
 
     async def _jwt_or_introspected_principal(self, token: str) -> Principal:
         """JWTs are verified locally; only a token that is not a JWT at all is introspected.
@@ -80,10 +80,9 @@ class TokenValidator:
         become a way around a bad signature.
         """
         try:
-            claims = await self._verify_jwt(token)
+            return await self._verify_jwt(token)
         except JWTParseError:
             return await self._introspected_principal(token)
-        return principal_from_claims(claims)
 
     async def _introspected_principal(self, token: str) -> Principal:
         answer = await self._introspect(token, require_aud=True)
@@ -95,7 +94,7 @@ class TokenValidator:
 
         The JWT's audience is already verified, so the answer need not repeat ``aud``.
         """
-        principal = principal_from_claims(await self._verify_jwt(token))
+        principal = await self._verify_jwt(token)
         answer = await self._introspect(token, require_aud=False)
         if "scope" not in answer:
             return principal
