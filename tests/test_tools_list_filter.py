@@ -136,3 +136,15 @@ def test_filtered_event_keeps_its_other_fields() -> None:
     assert lines[:2] == [b"id: 5", b"event: message"]
     assert names(json.loads(lines[2][len(b"data: ") :])) == ["a"]
     assert out.endswith(b"\r\n\r\n")
+
+
+def test_incomplete_policy_lists_no_tools(issuer: LocalIssuer) -> None:
+    """Every call would be refused with 503, so none is listed; the listing itself still answers."""
+    issuer.backend.set_policy(
+        public_tools=["public"], state="needs_setup", policy_complete=False, reason="scan"
+    )
+    settings: dict[str, Any] = {**issuer.backend.config_values(), "http_timeout": 1.0}
+    with protected_app(issuer, JSONAnswer(tools_result(ALL)), **settings) as p:
+        r = post(p.url, issuer.mint(audience=p.url), rpc("tools/list"))
+    assert r.status_code == 200
+    assert names(r.json()) == []

@@ -24,6 +24,7 @@ from ..errors import (
     ForbiddenError,
     InsufficientScopeError,
     InvalidRequestError,
+    PolicyUnavailableError,
     RequestTooLargeError,
     TokenInvalidError,
     TokenMissingError,
@@ -126,7 +127,12 @@ class AuthSecMiddleware:
         filters = self.runtime.cfg.filter_tools_list and TOOLS_LIST in inspection.methods
         if not inspection.tool_calls and not filters:
             return None
-        policy = self.runtime.current_policy()
+        try:
+            policy = self.runtime.current_policy()
+        except PolicyUnavailableError:
+            if inspection.tool_calls:
+                raise
+            return _callable_by_nobody  # without a policy no call would pass, so none is listed
         for tool in inspection.tool_calls:
             decision = decide(policy, tool, principal.scopes)
             if not decision.allowed:
@@ -197,6 +203,10 @@ class AuthSecMiddleware:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             await self._refuse(TokenInvalidError("token expired"), EMPTY, None, send)
+
+
+def _callable_by_nobody(tool: str) -> bool:
+    return False
 
 
 class _ResponseState:
