@@ -256,6 +256,15 @@ def test_unreadable_or_ambiguous_json_is_refused(issuer: LocalIssuer, recorder: 
     assert recorder.seen == []
 
 
+def test_body_not_in_utf8_is_refused(issuer: LocalIssuer, recorder: Recorder) -> None:
+    with protected_app(issuer, recorder, **local()) as p:
+        token = issuer.mint(scopes=["mcp:read"], audience=p.url)
+        raw = json.dumps(call_tool("admin_tool")).encode("utf-16")
+        r = httpx.post(p.url, content=raw, headers={**bearer(token), "content-type": "application/json"})
+    assert r.status_code == 400
+    assert recorder.seen == []
+
+
 def test_body_over_the_cap_is_413(issuer: LocalIssuer, recorder: Recorder) -> None:
     with protected_app(issuer, recorder, **local(max_body_bytes=1024)) as p:
         token = issuer.mint(audience=p.url)

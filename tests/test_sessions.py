@@ -56,6 +56,14 @@ def test_another_principal_gets_404_for_every_method(issuer: LocalIssuer, protec
     assert sse_messages(r.text)[0]["result"]["content"][0]["text"] == "echo"
 
 
+def test_the_same_subject_through_another_client_gets_404(issuer: LocalIssuer, protected: Protected) -> None:
+    alice = issuer.mint(subject="alice", audience=protected.url, claims={"client_id": "notes-app"})
+    other_app = issuer.mint(subject="alice", audience=protected.url, claims={"client_id": "other-app"})
+    session_id = initialize(protected.url, alice)
+    assert use(protected.url, other_app, session_id).status_code == 404
+    assert use(protected.url, alice, session_id).status_code == 200
+
+
 def test_a_session_id_never_replaces_the_token(issuer: LocalIssuer, protected: Protected) -> None:
     session_id = initialize(protected.url, issuer.mint(subject="alice", audience=protected.url))
     for method in ("POST", "GET", "DELETE"):

@@ -148,3 +148,23 @@ def test_incomplete_policy_lists_no_tools(issuer: LocalIssuer) -> None:
         r = post(p.url, issuer.mint(audience=p.url), rpc("tools/list"))
     assert r.status_code == 200
     assert names(r.json()) == []
+
+
+class EncodingEcho(JSONAnswer):
+    """Answers a tools/list with the request's ``accept-encoding`` in the result, uncompressed."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        encodings = [v.decode() for k, v in scope["headers"] if k == b"accept-encoding"]
+        self.body = json.dumps({**tools_result(ALL), "accept_encoding": encodings}).encode()
+        await super().__call__(scope, receive, send)
+
+
+def test_filtered_requests_ask_the_handler_for_an_uncompressed_answer(issuer: LocalIssuer) -> None:
+    with protected_app(issuer, EncodingEcho(None), tool_scopes=TOOLS) as p:
+        token = issuer.mint(audience=p.url)
+        headers = {**MCP_HEADERS, **bearer(token), "accept-encoding": "gzip, br"}
+        listing = httpx.post(p.url, json=rpc("tools/list"), headers=headers)
+        other = httpx.post(p.url, json=rpc("ping"), headers=headers)
+    assert listing.json()["accept_encoding"] == []
+    assert names(listing.json()) == ["public"]
+    assert other.json()["accept_encoding"] == ["gzip, br"]

@@ -89,6 +89,20 @@ class RequestTooLargeError(AuthSecError):
     error = "invalid_request"
 
 
+class UnsupportedEncodingError(AuthSecError):
+    """A compressed body cannot be inspected, so it is refused rather than passed on unread."""
+
+    status_code = 415
+    error = "invalid_request"
+
+
+class SessionNotFoundError(AuthSecError):
+    """The request names a session its principal did not create: answered as an unknown session."""
+
+    status_code = 404
+    error = "session_not_found"
+
+
 class ForbiddenError(AuthSecError):
     """A refusal that no extra scope can cure (e.g. a disallowed Origin): no step-up hint."""
 

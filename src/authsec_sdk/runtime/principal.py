@@ -21,6 +21,12 @@ class Principal:
     #: When the token stops being valid (epoch seconds), when known.
     expires_at: float | None = None
 
+    @property
+    def client_id(self) -> str:
+        """The OAuth client the token was issued to (``client_id``, else ``azp``), or ""."""
+        value = self.claims.get("client_id") or self.claims.get("azp")
+        return value if isinstance(value, str) else ""
+
     def has_any_scope(self, scopes: Iterable[str]) -> bool:
         """True when the token carries at least one of ``scopes``."""
         held = set(self.scopes)

@@ -44,10 +44,17 @@ def _no_duplicates(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
 def parse_json(body: bytes) -> Any:
-    """JSON from ``body``; raises `BodyParseError` for anything we would read differently."""
+    """JSON from ``body``; raises `BodyParseError` for anything we would read differently.
+
+    Only UTF-8 is accepted (as MCP requires and the SDK's parser assumes): a body in another
+    encoding is refused rather than read by us one way and by the handler another.
+    """
     try:
-        return json.loads(body, object_pairs_hook=_no_duplicates)
+        return _DECODER.decode(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise BodyParseError(str(exc)) from None
 

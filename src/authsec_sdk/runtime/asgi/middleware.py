@@ -26,8 +26,10 @@ from ..errors import (
     InvalidRequestError,
     PolicyUnavailableError,
     RequestTooLargeError,
+    SessionNotFoundError,
     TokenInvalidError,
     TokenMissingError,
+    UnsupportedEncodingError,
 )
 from ..policy import decide, step_up_scopes
 from ..principal import Principal, bind_principal, unbind_principal
@@ -45,20 +47,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("authsec.middleware")
 
 STATE_KEY = "authsec_principal"
-
-
-class UnsupportedEncodingError(AuthSecError):
-    """A compressed body cannot be inspected, so it is refused rather than passed on unread."""
-
-    status_code = 415
-    error = "invalid_request"
-
-
-class SessionNotFoundError(AuthSecError):
-    """The request names a session its principal did not create: answered as an unknown session."""
-
-    status_code = 404
-    error = "session_not_found"
 
 
 class AuthSecMiddleware:
@@ -103,6 +91,8 @@ class AuthSecMiddleware:
         send = watch_session(session, self.sessions, send)
         if keep is not None:
             send = ToolsListFilter(send, inspection.tools_list_ids, keep, self.runtime.cfg.max_body_bytes)
+            # A compressed answer could not be filtered, so ask the handler for a plain one.
+            scope = {**scope, "headers": [h for h in scope["headers"] if h[0] != b"accept-encoding"]}
         await self._dispatch(scope, body, receive, send, principal)
 
     async def _authenticate(self, scope: Scope) -> Principal:

@@ -31,10 +31,9 @@ def sdk_user(principal: Principal) -> Any | None:
     if classes is None:
         return None
     user_class, token_class = classes
-    client_id = principal.claims.get("client_id") or principal.claims.get("azp") or ""
     token = token_class(
         token="",
-        client_id=str(client_id),
+        client_id=principal.client_id,
         scopes=list(principal.scopes),
         expires_at=int(principal.expires_at) if principal.expires_at is not None else None,
         resource=principal.audience[0] if principal.audience else None,

@@ -1,7 +1,7 @@
 """MCP sessions bound to the principal that created them (MCP security best practices, G4).
 
 A session id is a handle, not a credential: every request is authenticated on its own, and
-a request naming a session that another principal (issuer + subject) created is answered
+a request naming a session that another principal (issuer, subject and client) created is answered
 404, exactly as if the session did not exist, so ids cannot be probed across users.
 
 The owner of a session is learnt from the ``mcp-session-id`` header of the response to the
@@ -23,12 +23,12 @@ from ..principal import Principal
 
 SESSION_HEADER = b"mcp-session-id"
 
-#: Who may use a session: the principal's issuer and subject.
-Owner = tuple[str, str]
+#: Who may use a session: the principal's issuer, subject and client, as the SDK binds it too.
+Owner = tuple[str, str, str]
 
 
 def owner_of(principal: Principal) -> Owner:
-    return (principal.issuer, principal.subject)
+    return (principal.issuer, principal.subject, principal.client_id)
 
 
 def session_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
