@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from helpers import Protected
+from notes_mcp import protected_notes
 
 from authsec_sdk.testing import LocalIssuer
 
@@ -14,6 +16,13 @@ from authsec_sdk.testing import LocalIssuer
 def issuer() -> Iterator[LocalIssuer]:
     with LocalIssuer() as running:
         yield running
+
+
+@pytest.fixture
+def notes_app(issuer: LocalIssuer) -> Iterator[Protected]:
+    """The notes MCP server (official SDK) behind mount_mcp, served on 127.0.0.1."""
+    with protected_notes(issuer) as app:
+        yield app
 
 
 @pytest.fixture

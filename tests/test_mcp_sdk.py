@@ -2,73 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-
-import httpx2
 import pytest
-from helpers import Protected, protected_app
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.server.mcpserver import MCPServer
+from helpers import Protected
 from mcp.shared.exceptions import MCPError
+from notes_mcp import MODES, connect, text_of
 
-from authsec_sdk.runtime import principal_from_context
 from authsec_sdk.testing import LocalIssuer
-
-MODES = ["legacy", "auto"]
-TOOL_SCOPES = {"whoami": [], "read": ["notes:read"], "wipe": ["notes:admin"]}
-
-
-def build_server() -> MCPServer:
-    server = MCPServer("notes")
-
-    @server.tool()
-    def whoami() -> str:
-        principal = principal_from_context()
-        return principal.subject if principal else "nobody"
-
-    @server.tool()
-    def read() -> str:
-        return "the notes"
-
-    @server.tool()
-    def wipe() -> str:
-        return "wiped"
-
-    return server
-
-
-@pytest.fixture
-def protected(issuer: LocalIssuer) -> Iterator[Protected]:
-    with protected_app(issuer, build_server(), tool_scopes=TOOL_SCOPES) as p:
-        yield p
-
-
-@asynccontextmanager
-async def connect(url: str, token: str | None, mode: str) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with (
-        httpx2.AsyncClient(headers=headers) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
-    ):
-        yield client
-
-
-def text_of(result: object) -> str:
-    return "".join(getattr(part, "text", "") for part in getattr(result, "content", []))
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_allowed_calls_and_principal_in_tool(
-    issuer: LocalIssuer, protected: Protected, mode: str
+    issuer: LocalIssuer, notes_app: Protected, mode: str
 ) -> None:
-    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=protected.url)
-    async with connect(protected.url, token, mode) as client:
+    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=notes_app.url)
+    async with connect(notes_app.url, token, mode) as client:
         tools = await client.list_tools()
-        # tools/list is filtered to what the token may call (issue 4): no "wipe".
-        assert {t.name for t in tools.tools} == {"whoami", "read"}
+        # tools/list is filtered to what the token may call: no "wipe".
+        assert {t.name for t in tools.tools} == {"whoami", "read", "announce"}
         assert text_of(await client.call_tool("read", {})) == "the notes"
         assert text_of(await client.call_tool("whoami", {})) == "alice"
 
@@ -76,10 +27,10 @@ async def test_allowed_calls_and_principal_in_tool(
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_denied_call_surfaces_insufficient_scope(
-    issuer: LocalIssuer, protected: Protected, mode: str
+    issuer: LocalIssuer, notes_app: Protected, mode: str
 ) -> None:
-    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=protected.url)
-    async with connect(protected.url, token, mode) as client:
+    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=notes_app.url)
+    async with connect(notes_app.url, token, mode) as client:
         with pytest.raises(MCPError) as info:
             await client.call_tool("wipe", {})
         assert info.value.error.data["error"] == "insufficient_scope"
@@ -90,9 +41,9 @@ async def test_denied_call_surfaces_insufficient_scope(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
-async def test_no_token_cannot_connect(protected: Protected, mode: str) -> None:
+async def test_no_token_cannot_connect(notes_app: Protected, mode: str) -> None:
     with pytest.RaisesGroup(MCPError, flatten_subgroups=True, allow_unwrapped=True) as info:
-        async with connect(protected.url, None, mode):
+        async with connect(notes_app.url, None, mode):
             pass
     error = next(e for e in _leaves(info.value) if isinstance(e, MCPError))
     assert error.error.message == "bearer token required"

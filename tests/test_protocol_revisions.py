@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,47 +16,15 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from helpers import Protected, call_tool, protected_app
+from helpers import Protected, call_tool
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp_types import ToolListChangedNotification
+from notes_mcp import connect, text_of
 from wire import WAIT, session_headers
 
 from authsec_sdk.testing import LocalIssuer
-
-TOOL_SCOPES = {"read": ["notes:read"], "wipe": ["notes:admin"], "announce": ["notes:read"]}
-
-
-def build_server() -> MCPServer:
-    server = MCPServer("notes")
-
-    @server.tool()
-    def read() -> str:
-        return "the notes"
-
-    @server.tool()
-    def wipe() -> str:
-        return "wiped"
-
-    @server.tool()
-    async def announce(ctx: Context) -> str:
-        """Tell listeners the tool list changed: on the GET stream (legacy), to listen streams (modern)."""
-        if ctx.protocol_version == "2025-11-25":
-            await ctx.session.send_tool_list_changed()
-        else:
-            await ctx.notify_tools_changed()
-        return "announced"
-
-    return server
-
-
-@pytest.fixture
-def protected(issuer: LocalIssuer) -> Iterator[Protected]:
-    with protected_app(issuer, build_server(), tool_scopes=TOOL_SCOPES) as p:
-        yield p
 
 
 @dataclass
@@ -77,25 +45,20 @@ class Wire:
 
 
 @asynccontextmanager
-async def connect(url: str, token: str, mode: str, wire: Wire, **options: Any) -> AsyncIterator[Client]:
+async def connect_watched(
+    url: str, token: str, mode: str, wire: Wire, **options: Any
+) -> AsyncIterator[Client]:
     hooks: dict[str, list[Callable[..., Any]]] = {
         "request": [wire.on_request],
         "response": [wire.on_response],
     }
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, event_hooks=hooks) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode, **options) as client,
-    ):
+    async with connect(url, token, mode, event_hooks=hooks, **options) as client:
         yield client
-
-
-def text_of(result: object) -> str:
-    return "".join(getattr(part, "text", "") for part in getattr(result, "content", []))
 
 
 async def exercise_tools(client: Client) -> None:
     tools = await client.list_tools()
-    assert {t.name for t in tools.tools} == {"read", "announce"}  # "wipe" filtered out
+    assert {t.name for t in tools.tools} == {"whoami", "read", "announce"}  # "wipe" filtered out
     assert text_of(await client.call_tool("read", {})) == "the notes"
     with pytest.raises(MCPError) as info:
         await client.call_tool("wipe", {})
@@ -103,15 +66,15 @@ async def exercise_tools(client: Client) -> None:
 
 
 @pytest.mark.anyio
-async def test_legacy_revision(issuer: LocalIssuer, protected: Protected) -> None:
-    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=protected.url)
+async def test_legacy_revision(issuer: LocalIssuer, notes_app: Protected) -> None:
+    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=notes_app.url)
     wire, changed = Wire(), anyio.Event()
 
     async def on_message(message: object) -> None:
         if isinstance(message, ToolListChangedNotification):
             changed.set()
 
-    async with connect(protected.url, token, "legacy", wire, message_handler=on_message) as client:
+    async with connect_watched(notes_app.url, token, "legacy", wire, message_handler=on_message) as client:
         assert client.protocol_version == "2025-11-25"
         await exercise_tools(client)
         # The notification travels on the standalone GET stream. The client opens that stream
@@ -130,15 +93,15 @@ async def test_legacy_revision(issuer: LocalIssuer, protected: Protected) -> Non
     deletes = [r for r in wire.responses if r.request.method == "DELETE"]
     assert [r.status_code for r in deletes] == [200]
     async with httpx.AsyncClient() as raw:
-        r = await raw.post(protected.url, json=call_tool("read"), headers=session_headers(token, session_id))
+        r = await raw.post(notes_app.url, json=call_tool("read"), headers=session_headers(token, session_id))
     assert r.status_code == 404
 
 
 @pytest.mark.anyio
-async def test_modern_revision(issuer: LocalIssuer, protected: Protected) -> None:
-    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=protected.url)
+async def test_modern_revision(issuer: LocalIssuer, notes_app: Protected) -> None:
+    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=notes_app.url)
     wire = Wire()
-    async with connect(protected.url, token, "auto", wire) as client:
+    async with connect_watched(notes_app.url, token, "auto", wire) as client:
         assert client.protocol_version == "2026-07-28"
         await exercise_tools(client)
         async with client.listen(tools_list_changed=True) as subscription:

@@ -10,22 +10,18 @@ the retried call succeeds.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import httpx
 import httpx2
 import pytest
-from helpers import Protected, protected_app
+from helpers import Protected
 from mcp import Client
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.server.mcpserver import MCPServer
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from notes_mcp import MODES, text_of
 
 from authsec_sdk.testing import LocalIssuer
-
-MODES = ["legacy", "auto"]
-TOOL_SCOPES = {"read": ["notes:read"], "wipe": ["notes:admin"]}
 
 
 class MemoryStorage:
@@ -48,40 +44,16 @@ class MemoryStorage:
         self.client_info = client_info
 
 
-def build_server() -> MCPServer:
-    server = MCPServer("notes")
-
-    @server.tool()
-    def read() -> str:
-        return "the notes"
-
-    @server.tool()
-    def wipe() -> str:
-        return "wiped"
-
-    return server
-
-
-@pytest.fixture
-def protected(issuer: LocalIssuer) -> Iterator[Protected]:
-    with protected_app(issuer, build_server(), tool_scopes=TOOL_SCOPES) as p:
-        yield p
-
-
-def text_of(result: object) -> str:
-    return "".join(getattr(part, "text", "") for part in getattr(result, "content", []))
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_client_discovers_gets_a_token_and_steps_up(
-    issuer: LocalIssuer, protected: Protected, mode: str
+    issuer: LocalIssuer, notes_app: Protected, mode: str
 ) -> None:
     server = issuer.authorization
     agent = server.register_client("agent", scopes=["notes:read"])
     storage = MemoryStorage()
     provider = ClientCredentialsOAuthProvider(
-        server_url=protected.url,
+        server_url=notes_app.url,
         storage=storage,
         client_id=agent.client_id,
         client_secret=agent.client_secret,
@@ -89,13 +61,13 @@ async def test_client_discovers_gets_a_token_and_steps_up(
     )
     async with (
         httpx2.AsyncClient(auth=provider) as http,
-        Client(streamable_http_client(protected.url, http_client=http), mode=mode) as client,
+        Client(streamable_http_client(notes_app.url, http_client=http), mode=mode) as client,
     ):
         assert text_of(await client.call_tool("read", {})) == "the notes"
         (first,) = server.token_requests
         # Asked for the baseline scopes of our 401, for this resource; granted what it may have.
         assert first.scope is not None and set(first.scope.split()) == {"notes:read", "notes:admin"}
-        assert first.resources == (protected.url,)
+        assert first.resources == (notes_app.url,)
         assert first.granted == "notes:read"
 
         # An administrator approves the broader scope; the next 403 makes the client ask again.
