@@ -316,3 +316,18 @@ def test_header_values_are_printable_ascii(issuer: LocalIssuer, recorder: Record
     assert "x-injected" not in r.headers
     value = r.headers["www-authenticate"]
     assert all(0x20 <= ord(c) < 0x7F for c in value)
+
+
+def test_offline_access_is_never_advertised_or_asked_for(issuer: LocalIssuer, recorder: Recorder) -> None:
+    tools = {"admin_tool": ["mcp:admin", "offline_access"]}
+    overrides = {"tool_scopes": tools, "supported_scopes": ("offline_access", "mcp:read")}
+    with protected_app(issuer, recorder, **overrides) as p:
+        token = issuer.mint(scopes=["mcp:read", "offline_access"], audience=p.url)
+        missing = httpx.get(p.url)
+        denied = httpx.post(p.url, json=call_tool("admin_tool"), headers=bearer(issuer.mint(audience=p.url)))
+        doc = httpx.get(f"{p.base}/.well-known/oauth-protected-resource/mcp").json()
+        allowed = httpx.post(p.url, json=call_tool("admin_tool"), headers=bearer(token))
+    assert challenge_params(missing.headers["www-authenticate"])["scope"] == "mcp:read mcp:admin"
+    assert challenge_params(denied.headers["www-authenticate"])["scope"] == "mcp:admin"
+    assert doc["scopes_supported"] == ["mcp:read", "mcp:admin"]
+    assert allowed.status_code == 200  # holding it still counts when a tool accepts it

@@ -214,8 +214,19 @@ def test_principal_claims_are_a_read_only_copy() -> None:
     principal = principal_from_claims(claims)
     claims["sub"] = "changed"
     assert principal.claims["sub"] == "u"
-    with pytest.raises(TypeError):
-        principal.claims["sub"] = "x"  # type: ignore[index]
+    for change in (
+        lambda c: c.__setitem__("sub", "x"),
+        lambda c: c.update(sub="x"),
+        lambda c: c.pop("sub"),
+        lambda c: c.clear(),
+        lambda c: c.setdefault("role", "admin"),
+    ):
+        with pytest.raises(TypeError):
+            change(principal.claims)
+    assert principal.claims["sub"] == "u"
+    # Still a real dict: it serializes and compares like the claims it came from.
+    assert isinstance(principal.claims, dict)
+    assert json.loads(json.dumps(principal.claims)) == good_claims()
 
 
 # ---------------------------------------------------------------- TokenCache

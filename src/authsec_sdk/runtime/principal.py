@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
+
+
+class Claims(dict[str, Any]):
+    """The token's raw claims: a real ``dict`` (``json.dumps`` works) that refuses changes.
+
+    A principal is shared by every request that presents the same token, so a handler that
+    changed the claims would change them for the token's next requests too.
+    """
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("token claims are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
 
 
 @dataclass(frozen=True)
@@ -16,7 +30,7 @@ class Principal:
     issuer: str
     audience: tuple[str, ...]
     scopes: tuple[str, ...]
-    claims: Mapping[str, Any] = field(repr=False)
+    claims: Claims = field(repr=False)
     active: bool = True
     #: When the token stops being valid (epoch seconds), when known.
     expires_at: float | None = None

@@ -20,7 +20,7 @@ from .errors import PolicyUnavailableError
 from .manifest import publish_manifest
 from .metadata import metadata_url
 from .policy import PolicySource, ToolPolicy, policy_source_for
-from .policy.rules import union_in_order
+from .policy.rules import advertisable, union_in_order
 from .tokens import TokenValidator
 
 logger = logging.getLogger("authsec.runtime")
@@ -67,7 +67,7 @@ class Runtime:
             from_policy = self.policy.current().scopes_supported
         except PolicyUnavailableError:
             from_policy = ()
-        return union_in_order(self.cfg.supported_scopes, from_policy)
+        return advertisable(union_in_order(self.cfg.supported_scopes, from_policy))
 
     def health(self) -> dict[str, Any]:
         """A snapshot for health checks: readiness and the policy source's state."""

@@ -73,7 +73,17 @@ def step_up_scopes(policy: ToolPolicy, required: Iterable[str], held: Iterable[s
     step-up guidance). Held scopes the policy never mentions stay private.
     """
     known = policy.known_scopes
-    return union_in_order(required, (s for s in held if s in known))
+    return advertisable(union_in_order(required, (s for s in held if s in known)))
+
+
+#: Scopes a resource server never advertises or asks for: refresh tokens are between the
+#: client and the authorization server (MCP 2026-07-28 authorization guidance).
+_UNADVERTISED = frozenset({"offline_access"})
+
+
+def advertisable(scopes: Iterable[str]) -> tuple[str, ...]:
+    """``scopes`` without those a resource server must not put in metadata or challenges."""
+    return tuple(s for s in scopes if s not in _UNADVERTISED)
 
 
 def union_in_order(*groups: Iterable[str]) -> tuple[str, ...]:

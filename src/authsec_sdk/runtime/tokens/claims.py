@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from ..errors import TokenInvalidError
-from ..principal import Principal
+from ..principal import Claims, Principal
 
 
 def check_claims(
@@ -61,7 +60,7 @@ def principal_from_claims(claims: Mapping[str, Any], *, active: bool = True) -> 
         issuer=issuer if isinstance(issuer, str) else "",
         audience=audience_of(claims),
         scopes=scopes_of(claims),
-        claims=MappingProxyType(dict(claims)),
+        claims=Claims(claims),
         active=active,
         expires_at=_time_claim(claims, "exp"),
     )
