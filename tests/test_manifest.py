@@ -35,15 +35,8 @@ FAILED = "tool manifest not published (startup continues): "
 
 
 def manifest_config(issuer: LocalIssuer, **overrides: Any) -> Config:
-    values: dict[str, Any] = {
-        **issuer.config_values(),
-        **issuer.backend.config_values(),
-        "resource_uri": RESOURCE,
-        "publish_manifest": True,
-        "http_timeout": 2.0,
-    }
-    values.update(overrides)
-    cfg = Config(**values)
+    fields = {"resource_uri": RESOURCE, "publish_manifest": True, "http_timeout": 2.0, **overrides}
+    cfg = issuer.config(**issuer.backend.config_values(), **fields)
     cfg.validate()
     return cfg
 

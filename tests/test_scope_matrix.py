@@ -175,14 +175,8 @@ def test_judge_never_replaces_an_incomplete_answer_with_an_older_or_local_map() 
 
 # ---------------------------------------------------------------------------- over HTTP
 def remote_config(issuer: LocalIssuer, **overrides: Any) -> Config:
-    values: dict[str, Any] = {
-        **issuer.config_values(),
-        **issuer.backend.config_values(),
-        "resource_uri": RESOURCE,
-        "http_timeout": 1.0,
-    }
-    values.update(overrides)
-    cfg = Config(**values)
+    fields = {"resource_uri": RESOURCE, "http_timeout": 1.0, **overrides}
+    cfg = issuer.config(**issuer.backend.config_values(), **fields)
     cfg.validate()
     return cfg
 
