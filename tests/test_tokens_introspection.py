@@ -221,6 +221,26 @@ async def test_unreachable_issuer_is_unavailable(http: httpx.AsyncClient) -> Non
         await Introspector(cfg, http).introspect(token, require_aud=True)
 
 
+async def test_an_outage_is_logged_when_it_starts_and_ends_not_per_request(
+    issuer: LocalIssuer, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="authsec")
+    intro = introspector(issuer, http)
+    token = issuer.mint_opaque(audience=RESOURCE)
+    issuer.faults.introspection = "http_500"
+    for _ in range(5):
+        with pytest.raises(IssuerUnavailableError):
+            await intro.introspect(token, require_aud=True)
+    issuer.faults.introspection = None
+    await intro.introspect(token, require_aud=True)
+    await intro.introspect(token, require_aud=True)
+    messages = [r.getMessage() for r in caplog.records if r.name == "authsec.tokens.introspection"]
+    assert messages == [
+        "token introspection failed: HTTP 500; requests get 503 until it recovers",
+        "token introspection recovered",
+    ]
+
+
 async def test_logs_never_contain_the_token_or_the_secret(
     issuer: LocalIssuer, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

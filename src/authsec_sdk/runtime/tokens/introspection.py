@@ -35,6 +35,9 @@ class Introspector:
         self._audiences = cfg.accepted_audiences
         self._leeway = cfg.clock_leeway
         self._http = http
+        #: Whether the last call failed: an outage is logged when it starts and ends, not
+        #: once per request, so a down issuer cannot flood the logs.
+        self._failing = False
         self._cache_ttl = cfg.introspection_cache_ttl
         # A TTL of 0 turns caching off: a cache of size 0 stores nothing.
         self._cache: TokenCache[Mapping[str, Any]] = TokenCache(
@@ -86,12 +89,18 @@ class Introspector:
                 auth=self._auth,
             )
         except UpstreamError as exc:
-            raise _unavailable(str(exc)) from exc
+            raise self._unavailable(str(exc)) from exc
         if not isinstance(answer, dict):
-            raise _unavailable("answer is not a JSON object")
+            raise self._unavailable("answer is not a JSON object")
+        if self._failing:
+            self._failing = False
+            logger.info("token introspection recovered")
         return answer
 
-
-def _unavailable(reason: str) -> IssuerUnavailableError:
-    logger.warning("token introspection failed: %s", reason)
-    return IssuerUnavailableError("token introspection unavailable")
+    def _unavailable(self, reason: str) -> IssuerUnavailableError:
+        if self._failing:
+            logger.debug("token introspection failed: %s", reason)
+        else:
+            self._failing = True
+            logger.warning("token introspection failed: %s; requests get 503 until it recovers", reason)
+        return IssuerUnavailableError("token introspection unavailable")
