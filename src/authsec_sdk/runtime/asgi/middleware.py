@@ -149,7 +149,8 @@ class AuthSecMiddleware:
         elif exc.status_code == 401:
             scopes = self.runtime.advertised_scopes()
         if exc.status_code >= 500:
-            logger.warning("refused request with %d: %s", exc.status_code, exc)
+            # The failing source logs its outage once; one line per refused request would flood.
+            logger.debug("refused request with %d: %s", exc.status_code, exc)
         answer = error_answer(
             exc,
             metadata_url=self.runtime.metadata_url,
