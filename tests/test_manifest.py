@@ -26,8 +26,8 @@ from authsec_sdk.runtime.manifest import (
     ManifestError,
     publish_manifest,
     read_result,
-    sse_data,
 )
+from authsec_sdk.runtime.sse import sse_data
 from authsec_sdk.testing import LocalIssuer
 
 RESOURCE = "http://127.0.0.1:8000/mcp"
@@ -445,8 +445,8 @@ async def test_wrong_credentials_are_a_warning(issuer: LocalIssuer, caplog: pyte
 
 # ---------------------------------------------------------------------------- answers (pure)
 def test_sse_data_joins_lines_and_ignores_other_fields() -> None:
-    text = ': ping\r\nid: 1\r\nevent: message\r\ndata: {"a":\r\ndata:1}\r\n\r\nretry: 5\n\ndata: x\rdata: y'
-    assert list(sse_data(text)) == ['{"a":\n1}', "x\ny"]
+    body = b': ping\r\nid: 1\r\nevent: message\r\ndata: {"a":\r\ndata:1}\r\n\r\nretry: 5\n\ndata: x\rdata: y'
+    assert list(sse_data(body)) == [b'{"a":\n1}', b"x\ny"]
 
 
 def response(status: int, payload: Any, content_type: str = "application/json") -> httpx.Response:

@@ -12,7 +12,8 @@ from starlette.types import Receive, Scope, Send
 from wire import MCP_HEADERS, WAIT, ScriptedStream, next_event, sse_messages, tools_result
 
 from authsec_sdk.runtime import PolicyMode
-from authsec_sdk.runtime.asgi.tools_filter import filter_sse_event, split_events
+from authsec_sdk.runtime.asgi.tools_filter import filter_sse_event
+from authsec_sdk.runtime.sse import split_events
 from authsec_sdk.testing import LocalIssuer
 
 TOOLS = {"public": [], "read": ["notes:read"], "wipe": ["notes:admin"]}

@@ -20,8 +20,7 @@ import inspect
 import itertools
 import json
 import logging
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +34,7 @@ from .config import Config
 from .config.settings import ToolInventoryProvider
 from .manifest_tool import ManifestTool
 from .policy.scope_matrix import backend_auth, backend_url
+from .sse import sse_data
 from .upstream import UpstreamError, send
 
 logger = logging.getLogger("authsec.manifest")
@@ -53,7 +53,6 @@ _MODERN_META = {
     "io.modelcontextprotocol/clientInfo": _CLIENT_INFO,
 }
 _TOOL_FIELDS = frozenset(f.name for f in dataclasses.fields(ManifestTool))
-_SSE_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class ManifestError(Exception):
@@ -330,28 +329,13 @@ def read_result(response: httpx.Response, request_id: int, method: str) -> dict[
 def _messages(response: httpx.Response) -> list[Any]:
     content_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
     if content_type == "text/event-stream":
-        return [_json_or_none(data) for data in sse_data(response.text)]
+        return [_json_or_none(data) for data in sse_data(response.content)]
     if content_type == "application/json":
         return [_json_or_none(response.text)]
     return []
 
 
-def sse_data(text: str) -> Iterator[str]:
-    """The ``data`` of each event in a server-sent-event body (lines of one event joined by newlines)."""
-    lines: list[str] = []
-    for line in _SSE_LINE_BREAK.split(text):
-        if not line:
-            if lines:
-                yield "\n".join(lines)
-            lines = []
-        elif line.startswith("data:"):
-            value = line[len("data:") :]
-            lines.append(value[1:] if value.startswith(" ") else value)
-    if lines:
-        yield "\n".join(lines)
-
-
-def _json_or_none(text: str) -> Any:
+def _json_or_none(text: str | bytes) -> Any:
     try:
         return json.loads(text)
     except ValueError:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from starlette.types import Message, Send
 
 from ..principal import Principal
+from .headers import first_header
 
 SESSION_HEADER = b"mcp-session-id"
 
@@ -33,10 +34,8 @@ def owner_of(principal: Principal) -> Owner:
 
 def session_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The ``mcp-session-id`` header's value, if the message carries one."""
-    for name, value in headers:
-        if name == SESSION_HEADER:
-            return value.decode("latin-1")
-    return None
+    value = first_header(headers, SESSION_HEADER)
+    return None if value is None else value.decode("latin-1")
 
 
 class SessionOwners:

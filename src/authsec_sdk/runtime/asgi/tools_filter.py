@@ -12,19 +12,16 @@ The pure functions decide what a message becomes; `ToolsListFilter` is the ``sen
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.types import Message, Send
 
+from ..sse import LINE_END, event_data, split_events
+from .headers import first_header
+
 #: May the caller call this tool?
 Keep = Callable[[str], bool]
-
-#: An SSE event ends with an empty line; a line ends with CRLF, LF or CR (a lone CR at the end
-#: of a chunk is taken as a line end: at worst the next event starts with an empty line).
-_EVENT_END = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
-_LINE_END = re.compile(rb"\r\n|\n|\r")
 
 _ENCODED_ANSWER = (
     b'{"error": "server_error", "error_description": "encoded tools/list answer cannot be filtered"}'
@@ -73,12 +70,12 @@ def filter_sse_event(event: bytes, ids: Collection[str | int], keep: Keep) -> by
     Fields other than ``data`` are kept in order; the rewritten ``data`` takes the place of
     the first ``data`` line.
     """
-    lines = _LINE_END.split(event)
-    data = [line[5:].removeprefix(b" ") for line in lines if line.startswith(b"data:")]
-    if not data:
+    lines = LINE_END.split(event)
+    data = event_data(lines)
+    if data is None:
         return event
     try:
-        message = json.loads(b"\n".join(data))
+        message = json.loads(data)
     except (ValueError, RecursionError):
         return event
     filtered = filter_message(message, ids, keep)
@@ -93,20 +90,6 @@ def filter_sse_event(event: bytes, ids: Collection[str | int], keep: Keep) -> by
         elif line:
             out.append(line)
     return newline.join(out) + newline + newline
-
-
-def split_events(buffer: bytes) -> tuple[list[bytes], bytes]:
-    """Complete events at the front of ``buffer`` (each with its end), and the incomplete rest."""
-    events: list[bytes] = []
-    start = 0
-    for match in _EVENT_END.finditer(buffer):
-        events.append(buffer[start : match.end()])
-        start = match.end()
-    return events, buffer[start:]
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
-    return next((v for k, v in headers if k == name), b"")
 
 
 class ToolsListFilter:
@@ -136,11 +119,11 @@ class ToolsListFilter:
 
     async def _on_start(self, message: Message) -> None:
         headers = list(message.get("headers", ()))
-        content_type = _header(headers, b"content-type").split(b";")[0].strip().lower()
+        content_type = (first_header(headers, b"content-type") or b"").split(b";")[0].strip().lower()
         if message["status"] != 200 or content_type not in (b"application/json", b"text/event-stream"):
             await self._send(message)
             return
-        if _header(headers, b"content-encoding").strip().lower() not in (b"", b"identity"):
+        if (first_header(headers, b"content-encoding") or b"").strip().lower() not in (b"", b"identity"):
             self._mode = "closed"
             await self._fail(_ENCODED_ANSWER)
             return
