@@ -19,7 +19,7 @@ from .config import Config
 from .errors import PolicyUnavailableError
 from .manifest import publish_manifest
 from .metadata import metadata_url
-from .policy import PolicySource, ToolPolicy, policy_source_for
+from .policy import PolicySource, policy_source_for
 from .policy.rules import advertisable, union_in_order
 from .tokens import TokenValidator
 
@@ -57,9 +57,6 @@ class Runtime:
         if self._validator is None:
             raise PolicyUnavailableError("the runtime has not started")
         return self._validator
-
-    def current_policy(self) -> ToolPolicy:
-        return self.policy.current()
 
     def advertised_scopes(self) -> tuple[str, ...]:
         """Scopes for the metadata document and 401 challenges: the configured ones, then the policy's."""

@@ -118,7 +118,7 @@ class AuthSecMiddleware:
         if not inspection.tool_calls and not filters:
             return None
         try:
-            policy = self.runtime.current_policy()
+            policy = self.runtime.policy.current()
         except PolicyUnavailableError:
             if inspection.tool_calls:
                 raise
@@ -144,7 +144,7 @@ class AuthSecMiddleware:
         scopes: Sequence[str] = ()
         if isinstance(exc, InsufficientScopeError):
             held = principal.scopes if principal is not None else ()
-            scopes = step_up_scopes(self.runtime.current_policy(), exc.required_scopes, held)
+            scopes = step_up_scopes(self.runtime.policy.current(), exc.required_scopes, held)
             logger.info("denied tools/call %r: %s", exc.tool[:64], exc.description)
         elif exc.status_code == 401:
             scopes = self.runtime.advertised_scopes()
