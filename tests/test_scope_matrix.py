@@ -63,12 +63,13 @@ def test_new_shape_public_scoped_neither_and_absent_tools() -> None:
     assert policy.generation == 7
 
 
-def test_old_shape_is_complete_and_an_empty_scope_list_denies() -> None:
-    document = read_policy_document({"tools": {"read": ["r"], "nothing": []}})
+def test_old_shape_is_complete_and_an_empty_scope_list_is_public() -> None:
+    document = read_policy_document({"tools": {"read": ["r"], "ping": []}})
     assert document.complete and document.state == READY
     policy = document.enforceable()
     assert allowed(policy, "read", "r")
-    assert not allowed(policy, "nothing", "r")
+    assert allowed(policy, "ping")  # no scopes at all: read like tool_scopes, as the other SDKs do
+    assert not allowed(policy, "read", "other")
     assert not allowed(policy, "absent", "r")
     assert policy.generation is None
 

@@ -34,7 +34,8 @@ _MANIFEST_KEYS = frozenset(
 class BackendPolicy:
     """What ``sdk-policy`` says. Immutable: `LocalBackend.set_policy` swaps it whole."""
 
-    #: Tool name -> scopes, any one of which allows it. An empty list leaves the tool denied.
+    #: Tool name -> scopes, any one of which allows it. In the new shape an empty list leaves
+    #: the tool denied (neither public nor scoped); the old shape reads it as public.
     tools: Mapping[str, Sequence[str]] = field(default_factory=dict)
     #: Tools any valid token may call.
     public_tools: Sequence[str] = ()
@@ -47,9 +48,10 @@ class BackendPolicy:
     shape: DocumentShape = "new"
 
     def document(self) -> dict[str, Any]:
-        """The JSON answer, in the chosen shape. The old shape cannot express public tools."""
+        """The JSON answer, in the chosen shape; the old one lists a public tool with no scopes."""
         if self.shape == "old":
-            return {"tools": {name: list(scopes) for name, scopes in self.tools.items()}}
+            tools = {name: list(scopes) for name, scopes in self.tools.items()}
+            return {"tools": {**{name: [] for name in self.public_tools}, **tools}}
         tool_policy = [{"name": name, "is_public": True, "required_scopes": []} for name in self.public_tools]
         tool_policy += [
             {"name": name, "is_public": False, "required_scopes": list(scopes)}

@@ -101,6 +101,12 @@ _TYPED: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "AUTHSEC_FILTER_TOOLS_LIST": ("filter_tools_list", _boolean),
     "AUTHSEC_CLOSE_STREAMS_ON_TOKEN_EXPIRY": ("close_streams_on_token_expiry", _boolean),
     "AUTHSEC_MAX_TRACKED_SESSIONS": ("max_tracked_sessions", _integer),
+    "AUTHSEC_TOKEN_CACHE_SIZE": ("token_cache_size", _integer),
+    "AUTHSEC_JWKS_CACHE_TTL": ("jwks_cache_ttl", _number),
+    "AUTHSEC_JWKS_REFETCH_COOLDOWN": ("jwks_refetch_cooldown", _number),
+    "AUTHSEC_BASELINE_SCOPES": ("baseline_scopes", _scopes),
+    "AUTHSEC_BODY_READ_TIMEOUT": ("body_read_timeout", _number),
+    "AUTHSEC_DISCOVER_ENDPOINTS": ("discover_endpoints", _boolean),
 }
 
 

@@ -107,6 +107,14 @@ class Config:
     close_streams_on_token_expiry: bool = False
     #: MCP sessions whose owner is remembered; past it the oldest are forgotten (then 404).
     max_tracked_sessions: int = 10_000
+    #: Scopes a 401 challenge asks for when the request is not a ``tools/call`` whose tools
+    #: are known from its headers. Empty: the challenge names no scope (least privilege).
+    baseline_scopes: Sequence[str] = ()
+    #: Seconds an authenticated request may take to deliver its body; past it, 408.
+    body_read_timeout: float = 30.0
+    #: Read ``jwks_url`` and ``introspection_url`` from the issuer's RFC 8414 / OpenID
+    #: metadata at startup when they are not configured; its ``issuer`` must equal ours.
+    discover_endpoints: bool = False
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -172,8 +180,9 @@ def _problems(cfg: Config) -> Iterable[str]:
         )
     if not cfg.allowed_algorithms:
         yield "allowed_algorithms must not be empty"
-    if isinstance(cfg.supported_scopes, str):
-        yield "supported_scopes must be a list of scopes, not a string"
+    for name in ("supported_scopes", "baseline_scopes"):
+        if isinstance(getattr(cfg, name), str):
+            yield f"{name} must be a list of scopes, not a string"
     yield from _transport_problems(cfg)
     for name, mapping in (
         ("tool_scopes", cfg.tool_scopes),
@@ -277,7 +286,7 @@ def _transport_problems(cfg: Config) -> Iterable[str]:
         for origin in cfg.allowed_origins:
             if not isinstance(origin, str) or origin != _origin_of(origin):
                 yield f"allowed_origins entries must look like 'https://host[:port]', got {origin!r}"
-    for name in ("filter_tools_list", "close_streams_on_token_expiry"):
+    for name in ("filter_tools_list", "close_streams_on_token_expiry", "discover_endpoints"):
         if not isinstance(getattr(cfg, name), bool):
             yield f"{name} must be True or False"
 
@@ -304,6 +313,7 @@ def _number_problems(cfg: Config) -> Iterable[str]:
         "jwks_cache_ttl",
         "policy_max_staleness",
         "max_tracked_sessions",
+        "body_read_timeout",
     )
     for name in positive:
         value = getattr(cfg, name)

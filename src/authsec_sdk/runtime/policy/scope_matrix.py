@@ -102,8 +102,9 @@ def read_policy_document(data: Any) -> PolicyDocument:
     The new shape carries ``tool_policy`` (a list of ``{name, is_public, required_scopes}``)
     and ``state`` / ``policy_complete`` / ``reason``; the older shape is only
     ``{"tools": {name: [scopes]}}`` and counts as complete. ``tool_policy`` wins when both
-    are present. A tool neither public nor scoped, or not listed, is denied; in the older
-    shape, which has no notion of public tools, an empty scope list therefore denies too.
+    are present. A tool neither public nor scoped, or not listed, is denied. The older shape
+    reads like ``Config.tool_scopes``: an empty scope list makes the tool public, as the
+    other AuthSec SDKs read it.
     """
     if not isinstance(data, Mapping):
         raise PolicyDocumentError(f"the policy document must be a JSON object, got {type(data).__name__}")
@@ -160,7 +161,8 @@ def _rules_from_tools_map(tools: Any) -> dict[str, ToolRule]:
     rules: dict[str, ToolRule] = {}
     for name, scopes in tools.items():
         _tool_name(name, "tools", rules)
-        rules[name] = ToolRule(scopes=frozenset(_string_list(scopes, f"tools[{name!r}]")))
+        required = _string_list(scopes, f"tools[{name!r}]")
+        rules[name] = ToolRule(public=not required, scopes=frozenset(required))
     return rules
 
 
