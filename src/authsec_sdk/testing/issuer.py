@@ -53,10 +53,11 @@ class SigningKey:
         return jwk
 
 
-def generate_key(algorithm: str = "RS256", kid: str | None = None) -> SigningKey:
-    """A fresh signing key for ``algorithm`` (RS*, PS* or ES256)."""
+def generate_key(algorithm: str = "RS256", kid: str | None = None, *, key_size: int = 2048) -> SigningKey:
+    """A fresh signing key for ``algorithm`` (RS*, PS* or ES256); ``key_size`` is for RSA only,
+    so tests can make keys too weak to be accepted."""
     if algorithm.startswith(("RS", "PS")):
-        private: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private: Any = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     elif algorithm == "ES256":
         private = ec.generate_private_key(ec.SECP256R1())
     else:
@@ -107,6 +108,7 @@ class LocalIssuer:
         self.counters = Counters()
         self._lock = threading.Lock()
         self._keys: list[SigningKey] = [generate_key(algorithm)]
+        self._extra_jwks: list[dict[str, Any]] = []
         self._tokens: dict[str, _TokenRecord] = {}
         self._server: ServerThread | None = None
         #: The AuthSec backend's SDK endpoints (policy and manifest), served on the same port.
@@ -190,9 +192,15 @@ class LocalIssuer:
             self._keys.append(new)
         return new
 
+    def publish_jwk(self, jwk: Mapping[str, Any]) -> None:
+        """Publish ``jwk`` as it is in the JWKS, next to the issuer's own keys: for tests of keys
+        a resource server must refuse (weak, symmetric, on the wrong curve)."""
+        with self._lock:
+            self._extra_jwks.append(dict(jwk))
+
     def jwks(self) -> dict[str, Any]:
         with self._lock:
-            return {"keys": [k.public_jwk() for k in self._keys if k.published]}
+            return {"keys": [*(k.public_jwk() for k in self._keys if k.published), *self._extra_jwks]}
 
     # ------------------------------------------------------------------ tokens
     def mint(

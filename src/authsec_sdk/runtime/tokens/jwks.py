@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from ..config import SUPPORTED_ALGORITHMS, Config
@@ -36,8 +37,16 @@ _ALGORITHMS_BY_CURVE: Mapping[tuple[str, str | None], frozenset[str]] = {
     ("OKP", "Ed25519"): frozenset({"EdDSA"}),
     ("OKP", "Ed448"): frozenset({"EdDSA"}),
 }
+#: JWS algorithms some key type could verify (plus HMAC): a key naming one its type cannot do
+#: is a misconfigured or forged entry, not merely a key meant for something else.
+_SIGNATURE_ALGORITHMS = frozenset().union(*_ALGORITHMS_BY_CURVE.values(), {"HS256", "HS384", "HS512"})
+#: RFC 7518 §3.3: RSA keys for RS*/PS* must be at least this large.
+MIN_RSA_BITS = 2048
 #: JWK members that only a private key has; a published key carrying them is used as public.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
+#: Distinct (kid, reason) warnings remembered, so a key set that changes on every fetch
+#: cannot grow the memory without bound; past it, skipped keys are logged at DEBUG only.
+_MAX_WARNED = 256
 
 
 def verification_algorithms(cfg: Config) -> dict[str, Algorithm]:
@@ -77,6 +86,8 @@ class JWKSStore:
         self._fetched_at = -math.inf  # monotonic time of the last successful fetch
         self._attempted_at = -math.inf  # monotonic time of the last attempt, successful or not
         self._failing = False
+        #: (kid, reason) pairs already warned about: a bad key is reported once, not per fetch.
+        self._warned: set[tuple[str, str]] = set()
 
     async def get_key(self, kid: str | None, alg: str) -> VerificationKey:
         """The key to verify a token whose header names ``kid`` and ``alg``.
@@ -150,16 +161,29 @@ class JWKSStore:
         return prepared
 
     def _prepare(self, jwk: object) -> VerificationKey | None:
-        """The usable form of one published key, or None (logged) when we cannot use it."""
+        """The usable form of one published key, or None (logged) when we cannot use it.
+
+        A key that is unsafe to use (weak, symmetric, algorithm not fitting its type) is a
+        WARNING, once per key id and reason; a key merely meant for something else (an
+        encryption key, an algorithm we do not allow) is routine and only a DEBUG line.
+        """
         try:
             return self._build(jwk)
         except _UnusableKeyError as exc:
-            logger.debug("JWKS key %r skipped: %s", _kid_for_log(jwk), exc)
+            kid, reason = _kid_for_log(jwk), str(exc)
+            seen = (kid, reason)
+            if exc.unsafe and seen not in self._warned and len(self._warned) < _MAX_WARNED:
+                self._warned.add(seen)
+                logger.warning("JWKS key %r is never used: %s", kid, reason)
+            else:
+                logger.debug("JWKS key %r skipped: %s", kid, reason)
             return None
 
     def _build(self, jwk: object) -> VerificationKey:
         if not isinstance(jwk, dict):
             raise _UnusableKeyError("not a JSON object")
+        if jwk.get("kty") == "oct":
+            raise _UnusableKeyError("symmetric (oct) key: a shared secret is never published", unsafe=True)
         if not _algorithms_for_type(jwk):
             raise _UnusableKeyError("unsupported key type or curve")
         if "use" in jwk and jwk["use"] != "sig":
@@ -178,6 +202,11 @@ class JWKSStore:
             key = self._algorithms[min(algorithms)].from_jwk(public)
         except Exception as exc:  # any malformed key material: skip this key, keep the others
             raise _UnusableKeyError(f"unreadable key material ({type(exc).__name__})") from None
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+            raise _UnusableKeyError(
+                f"RSA key of {key.key_size} bits is too weak (RFC 7518 §3.3 requires {MIN_RSA_BITS})",
+                unsafe=True,
+            )
         return VerificationKey(kid=kid, algorithms=algorithms, key=key)
 
     def _permitted_algorithms(self, jwk: dict[str, Any]) -> frozenset[str]:
@@ -185,12 +214,21 @@ class JWKSStore:
         by_type = _algorithms_for_type(jwk)
         alg = jwk.get("alg")
         if alg is not None:
+            if isinstance(alg, str) and alg in _SIGNATURE_ALGORITHMS and alg not in by_type:
+                crv = jwk.get("crv")
+                raise _UnusableKeyError(
+                    f"alg {alg} does not fit the key ({jwk['kty']}{f' {crv}' if crv else ''})", unsafe=True
+                )
             by_type = by_type & {alg} if isinstance(alg, str) else frozenset()
         return by_type & self._algorithms.keys()
 
 
 class _UnusableKeyError(Exception):
-    """Why one published key is skipped."""
+    """Why one published key is skipped; ``unsafe`` when using it would weaken verification."""
+
+    def __init__(self, reason: str, *, unsafe: bool = False) -> None:
+        super().__init__(reason)
+        self.unsafe = unsafe
 
 
 def _algorithms_for_type(jwk: dict[str, Any]) -> frozenset[str]:

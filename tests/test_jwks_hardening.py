@@ -1,0 +1,85 @@
+"""JWKS hardening over real HTTP: unsafe published keys, unknown-kid refetches, withdrawn keys."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from helpers import Protected, Recorder, bearer, challenge_params, protected_app, rpc
+from jwt.warnings import InsecureKeyLengthWarning
+
+from authsec_sdk.runtime import ValidationMode
+from authsec_sdk.testing import LocalIssuer, SigningKey, generate_key
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(trust_env=False) as c:
+        yield c
+
+
+def jwt_app(issuer: LocalIssuer, **overrides: Any) -> AbstractContextManager[Protected]:
+    return protected_app(issuer, Recorder(), validation_mode=ValidationMode.JWT_ONLY, **overrides)
+
+
+def post(client: httpx.Client, p: Protected, token: str) -> httpx.Response:
+    return client.post(p.url, json=rpc("ping"), headers=bearer(token))
+
+
+def refusal(response: httpx.Response) -> str:
+    """The ``error_description`` of a 401 ``invalid_token`` answer."""
+    assert response.status_code == 401, response.text
+    params = challenge_params(response.headers["www-authenticate"])
+    assert params["error"] == "invalid_token"
+    return params["error_description"]
+
+
+# ---------------------------------------------------------------- unsafe published keys
+def test_weak_symmetric_and_mismatched_keys_are_never_used_and_warned_once(
+    issuer: LocalIssuer, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    weak = generate_key("RS256", kid="rsa-1024", key_size=1024)
+    wrong_curve = SigningKey("es256-on-p384", "ES256", ec.generate_private_key(ec.SECP384R1()))
+    secret = base64.urlsafe_b64encode(b"k" * 32).decode()
+    for jwk in (
+        weak.public_jwk(),
+        wrong_curve.public_jwk(),
+        {"kty": "oct", "kid": "shared-secret", "alg": "HS256", "k": secret},
+    ):
+        issuer.publish_jwk(jwk)
+    caplog.set_level(logging.WARNING, logger="authsec.tokens.jwks")
+    allowed = ("RS256", "ES256", "ES384", "EdDSA")  # ES384 allowed: the curve, not the list, decides
+    with jwt_app(issuer, jwks_refetch_cooldown=0, allowed_algorithms=allowed) as p:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)  # PyJWT's, when signing
+            weak_token = issuer.mint(audience=p.url, key=weak)
+        for _ in range(3):  # every unknown kid refetches (cooldown 0); the warnings are not repeated
+            assert refusal(post(client, p, weak_token)) == "unknown signing key"
+            # The genuine key's signature under the other kids: "unknown signing key", not
+            # "invalid signature", shows the named key is not in the usable set at all.
+            for kid in ("es256-on-p384", "shared-secret"):
+                named = issuer.mint(audience=p.url, headers={"kid": kid})
+                assert refusal(post(client, p, named)) == "unknown signing key"
+        assert post(client, p, issuer.mint(audience=p.url)).status_code == 200
+    assert issuer.counters.jwks >= 9
+    warned = sorted(r.getMessage() for r in caplog.records if r.name == "authsec.tokens.jwks")
+    assert warned == [
+        "JWKS key 'es256-on-p384' is never used: alg ES256 does not fit the key (EC P-384)",
+        "JWKS key 'rsa-1024' is never used: RSA key of 1024 bits is too weak (RFC 7518 §3.3 requires 2048)",
+        "JWKS key 'shared-secret' is never used: symmetric (oct) key: a shared secret is never published",
+    ]
+
+
+def test_rsa_keys_of_2048_bits_and_more_are_used(issuer: LocalIssuer, client: httpx.Client) -> None:
+    strong = generate_key("RS256", kid="rsa-3072", key_size=3072)
+    issuer.publish_jwk(strong.public_jwk())
+    with jwt_app(issuer) as p:
+        assert post(client, p, issuer.mint(audience=p.url, key=strong)).status_code == 200
+        assert post(client, p, issuer.mint(audience=p.url)).status_code == 200  # 2048 bits
