@@ -23,7 +23,7 @@ def local(**extra: object) -> dict[str, object]:
     return {"tool_scopes": TOOLS, "supported_scopes": ("mcp:read", "mcp:admin"), **extra}
 
 
-def test_missing_token_gets_bare_challenge_with_metadata_and_scopes(
+def test_missing_token_gets_bare_challenge_with_metadata_and_no_scope(
     issuer: LocalIssuer, recorder: Recorder
 ) -> None:
     with protected_app(issuer, recorder, **local()) as p:
@@ -32,9 +32,11 @@ def test_missing_token_gets_bare_challenge_with_metadata_and_scopes(
     params = challenge_params(r.headers["www-authenticate"])
     assert params["realm"]
     assert params["resource_metadata"] == f"{p.base}/.well-known/oauth-protected-resource/mcp"
-    assert params["scope"] == "mcp:read mcp:admin mcp:root"
+    assert "scope" not in params  # no baseline configured: nothing is asked for
     assert "error" not in params and "error_description" not in params
-    assert r.json()["id"] == 1 and r.json()["error"]["code"] == -32001
+    # The body is never read: a JSON post gets a JSON-RPC error with id null.
+    assert r.json()["id"] is None and r.json()["error"]["code"] == -32001
+    assert r.json()["error"]["message"] == "bearer token required"
     assert recorder.seen == []
 
 
@@ -113,8 +115,8 @@ def test_bad_tokens_get_invalid_token(
     params = challenge_params(r.headers["www-authenticate"])
     assert params["error"] == "invalid_token"
     assert params["error_description"] == description
-    assert r.json()["id"] == "abc"
-    assert r.json()["error"]["data"]["error"] == "invalid_token"
+    assert r.json()["id"] is None  # the body is never read
+    assert r.json()["error"]["data"] == {"error": "invalid_token", "error_description": description}
     assert recorder.seen == []
 
 
@@ -199,13 +201,21 @@ def test_missing_scope_is_403_with_step_up_scope(issuer: LocalIssuer, recorder: 
     assert recorder.seen == []
 
 
-def test_tool_absent_from_policy_is_denied(issuer: LocalIssuer, recorder: Recorder) -> None:
+def test_tool_absent_from_policy_is_denied_without_step_up(issuer: LocalIssuer, recorder: Recorder) -> None:
     with protected_app(issuer, recorder, **local()) as p:
         token = issuer.mint(scopes=["mcp:read", "mcp:admin"], audience=p.url)
-        r = httpx.post(p.url, json=call_tool("shell_exec"), headers=bearer(token))
+        r = httpx.post(p.url, json=call_tool("shell_exec", id=4), headers=bearer(token))
     assert r.status_code == 403
-    assert challenge_params(r.headers["www-authenticate"])["error"] == "insufficient_scope"
-    assert r.json()["error"]["data"]["tool"] == "shell_exec"
+    assert "www-authenticate" not in r.headers  # no scope could cure it: nothing to re-authorize for
+    body = r.json()
+    assert body["id"] == 4
+    assert body["error"]["message"] == "tool not permitted"
+    assert body["error"]["data"] == {
+        "error": "forbidden",
+        "error_description": "tool not permitted",
+        "tool": "shell_exec",
+    }
+    assert recorder.seen == []
 
 
 def test_open_mode_allows_any_tool(issuer: LocalIssuer, recorder: Recorder) -> None:
@@ -220,6 +230,7 @@ def test_malformed_tool_call_is_denied(issuer: LocalIssuer, recorder: Recorder) 
         for params in (None, {"name": 5}, {"arguments": {}}):
             r = httpx.post(p.url, json=rpc("tools/call", params), headers=bearer(token))
             assert r.status_code == 403, params
+            assert r.json()["error"]["message"] == "tool not permitted"
     assert recorder.seen == []
 
 
@@ -309,9 +320,10 @@ def test_principal_is_not_visible_after_the_request(issuer: LocalIssuer, recorde
 
 
 def test_header_values_are_printable_ascii(issuer: LocalIssuer, recorder: Recorder) -> None:
-    with protected_app(issuer, recorder, **local()) as p:
+    evil = 'evil"\r\nX-Injected: 1'
+    with protected_app(issuer, recorder, tool_scopes={evil: ["mcp:admin"]}) as p:
         token = issuer.mint(audience=p.url, scopes=["mcp:read"])
-        r = httpx.post(p.url, json=call_tool('evil"\r\nX-Injected: 1'), headers=bearer(token))
+        r = httpx.post(p.url, json=call_tool(evil), headers=bearer(token))
     assert r.status_code == 403
     assert "x-injected" not in r.headers
     value = r.headers["www-authenticate"]
@@ -320,14 +332,18 @@ def test_header_values_are_printable_ascii(issuer: LocalIssuer, recorder: Record
 
 def test_offline_access_is_never_advertised_or_asked_for(issuer: LocalIssuer, recorder: Recorder) -> None:
     tools = {"admin_tool": ["mcp:admin", "offline_access"]}
-    overrides = {"tool_scopes": tools, "supported_scopes": ("offline_access", "mcp:read")}
+    overrides = {
+        "tool_scopes": tools,
+        "supported_scopes": ("offline_access", "mcp:read"),
+        "baseline_scopes": ("offline_access", "mcp:read"),
+    }
     with protected_app(issuer, recorder, **overrides) as p:
         token = issuer.mint(scopes=["mcp:read", "offline_access"], audience=p.url)
         missing = httpx.get(p.url)
         denied = httpx.post(p.url, json=call_tool("admin_tool"), headers=bearer(issuer.mint(audience=p.url)))
         doc = httpx.get(f"{p.base}/.well-known/oauth-protected-resource/mcp").json()
         allowed = httpx.post(p.url, json=call_tool("admin_tool"), headers=bearer(token))
-    assert challenge_params(missing.headers["www-authenticate"])["scope"] == "mcp:read mcp:admin"
+    assert challenge_params(missing.headers["www-authenticate"])["scope"] == "mcp:read"
     assert challenge_params(denied.headers["www-authenticate"])["scope"] == "mcp:admin"
     assert doc["scopes_supported"] == ["mcp:read", "mcp:admin"]
     assert allowed.status_code == 200  # holding it still counts when a tool accepts it

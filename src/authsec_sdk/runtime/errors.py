@@ -14,6 +14,10 @@ class AuthSecError(Exception):
 
     status_code: int = 500
     error: str = "server_error"
+    #: The JSON-RPC error code of the answer when the request was JSON-RPC.
+    jsonrpc_code: int = -32000
+    #: Whether the answer carries a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 §3).
+    challenges: bool = False
 
     def __init__(self, description: str = "") -> None:
         super().__init__(description or self.error)
@@ -25,6 +29,28 @@ class InvalidRequestError(AuthSecError):
 
     status_code = 400
     error = "invalid_request"
+    jsonrpc_code = -32600
+    challenges = True
+
+
+class MalformedMessageError(InvalidRequestError):
+    """The body is not a JSON-RPC request we accept (e.g. an ``id`` that is not a string or an
+    integer). Not a credentials problem, so no challenge."""
+
+    challenges = False
+
+
+class UnreadableBodyError(MalformedMessageError):
+    """The body is not JSON we can read without ambiguity (JSON-RPC parse error)."""
+
+    jsonrpc_code = -32700
+
+
+class HeaderMismatchError(MalformedMessageError):
+    """``Mcp-Method`` / ``Mcp-Name`` disagree with the body (MCP 2026-07-28): the two could be
+    routed or judged differently, so the request is refused before any policy decision."""
+
+    jsonrpc_code = -32020
 
 
 class TokenMissingError(AuthSecError):
@@ -32,6 +58,8 @@ class TokenMissingError(AuthSecError):
 
     status_code = 401
     error = ""
+    jsonrpc_code = -32001
+    challenges = True
 
 
 class TokenInvalidError(AuthSecError):
@@ -39,6 +67,8 @@ class TokenInvalidError(AuthSecError):
 
     status_code = 401
     error = "invalid_token"
+    jsonrpc_code = -32001
+    challenges = True
 
 
 class TokenInactiveError(TokenInvalidError):
@@ -46,15 +76,29 @@ class TokenInactiveError(TokenInvalidError):
 
 
 class InsufficientScopeError(AuthSecError):
-    """The token lacks every scope that would allow the tool (or the tool is not in the policy)."""
+    """The token lacks every scope that would allow the tool: a broader token would cure it.
+
+    ``required_scopes`` are the scopes any one of which allows the call; ``scope`` is what the
+    challenge asks the client to get (by default the same).
+    """
 
     status_code = 403
     error = "insufficient_scope"
+    jsonrpc_code = -32003
+    challenges = True
 
-    def __init__(self, description: str = "", *, tool: str = "", required_scopes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        description: str = "",
+        *,
+        tool: str = "",
+        required_scopes: Sequence[str] = (),
+        scope: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(description)
         self.tool = tool
         self.required_scopes = tuple(required_scopes)
+        self.scope = self.required_scopes if scope is None else tuple(scope)
 
 
 class PolicyUnavailableError(AuthSecError):
@@ -62,6 +106,7 @@ class PolicyUnavailableError(AuthSecError):
 
     status_code = 503
     error = "policy_unavailable"
+    jsonrpc_code = -32002
 
 
 class PolicyIncompleteError(PolicyUnavailableError):
@@ -80,6 +125,7 @@ class IssuerUnavailableError(AuthSecError):
 
     status_code = 503
     error = "temporarily_unavailable"
+    jsonrpc_code = -32002
 
 
 class RequestTooLargeError(AuthSecError):
@@ -87,12 +133,21 @@ class RequestTooLargeError(AuthSecError):
 
     status_code = 413
     error = "invalid_request"
+    jsonrpc_code = -32600
 
 
 class UnsupportedEncodingError(AuthSecError):
     """A compressed body cannot be inspected, so it is refused rather than passed on unread."""
 
     status_code = 415
+    error = "invalid_request"
+    jsonrpc_code = -32600
+
+
+class RequestTimeoutError(AuthSecError):
+    """The body did not arrive within ``Config.body_read_timeout``: the request is dropped."""
+
+    status_code = 408
     error = "invalid_request"
 
 
@@ -101,6 +156,7 @@ class SessionNotFoundError(AuthSecError):
 
     status_code = 404
     error = "session_not_found"
+    jsonrpc_code = -32600
 
 
 class ForbiddenError(AuthSecError):
@@ -108,3 +164,13 @@ class ForbiddenError(AuthSecError):
 
     status_code = 403
     error = "forbidden"
+    jsonrpc_code = -32003
+
+
+class ToolNotPermittedError(ForbiddenError):
+    """A ``tools/call`` of a tool the policy does not list (or cannot name): no scope would allow
+    it, so the answer carries no ``insufficient_scope`` and clients do not re-authorize in a loop."""
+
+    def __init__(self, description: str = "tool not permitted", *, tool: str = "") -> None:
+        super().__init__(description)
+        self.tool = tool

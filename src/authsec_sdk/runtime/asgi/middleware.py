@@ -1,12 +1,15 @@
 """The ASGI middleware that guards one MCP endpoint.
 
-Pure ASGI with no request objects on the hot path. Order of checks: ``Origin`` (403), body
-size, authentication (400/401), session ownership (404), the body's JSON, then the tool
-policy (403/503), then the handler with the body replayed byte for byte. Every decision is
-made before the handler runs, so a refusal is always an HTTP status, never an event after a
-200. The handler's ``send`` is passed through untouched unless its answer must be watched
-(a session being created or ended, a ``tools/list`` to filter, a token that expires), and
-even then each message goes out as soon as it can: streams are never buffered whole.
+Pure ASGI with no request objects on the hot path. Order of checks: ``Origin`` (403) and a
+CORS preflight from a listed origin; authentication from the headers alone (400/401), so an
+unauthenticated caller never makes us read, buffer or parse a body; then the body, read under
+a size cap (413) and a deadline (408); its JSON (400); the ``Mcp-Method`` / ``Mcp-Name``
+headers against it (400); session ownership (404); then the tool policy (403/503); then the
+handler with the body replayed byte for byte. Every decision is made before the handler runs,
+so a refusal is always an HTTP status, never an event after a 200. The handler's ``send`` is
+passed through untouched unless its answer must be watched (CORS headers, a session being
+created or ended, a ``tools/list`` to filter, a token that expires), and even then each
+message goes out as soon as it can: streams are never buffered whole.
 """
 
 from __future__ import annotations
@@ -22,21 +25,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import (
     AuthSecError,
     ForbiddenError,
+    HeaderMismatchError,
     InsufficientScopeError,
     InvalidRequestError,
+    MalformedMessageError,
     PolicyUnavailableError,
+    RequestTimeoutError,
     RequestTooLargeError,
     SessionNotFoundError,
     TokenInvalidError,
     TokenMissingError,
+    ToolNotPermittedError,
+    UnreadableBodyError,
     UnsupportedEncodingError,
 )
-from ..policy import decide, step_up_scopes
+from ..policy import advertisable, challenge_scopes, decide, decide_calls, tool_scopes
 from ..principal import Principal, bind_principal, unbind_principal
 from ..tokens import extract_bearer
-from .jsonrpc import EMPTY, TOOLS_LIST, BodyParseError, Inspection, inspect_body
-from .origin import origin_allowed
-from .responses import error_answer, parse_error_answer, session_not_found_answer
+from .headers import first_header
+from .jsonrpc import EMPTY, TOOLS_LIST, BodyParseError, Inspection, InvalidMessageError, inspect_body
+from .mcp_headers import McpHeaders, agrees_with_body, read_mcp_headers
+from .origin import OriginCheck, is_preflight, preflight_answer, with_cors
+from .responses import error_answer, session_not_found_answer
 from .sdk_user import sdk_user
 from .sessions import SessionOwners, SessionRequest, owner_of, session_id_of, watch_session
 from .tools_filter import Keep, ToolsListFilter
@@ -62,44 +72,64 @@ class AuthSecMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = scope["headers"]
+        origin = OriginCheck(headers, self.runtime.cfg.allowed_origins)
+        if origin.cors_origin is not None:
+            if is_preflight(scope["method"], headers):
+                await preflight_answer(origin.cors_origin).send(send)
+                return
+            send = with_cors(send, origin.cors_origin)
+        mcp = read_mcp_headers(headers)
         try:
-            if not origin_allowed(scope["headers"], self.runtime.cfg.allowed_origins):
+            if not origin.allowed:
                 raise ForbiddenError("origin not allowed")
-            body = await _read_body(scope, receive, self.runtime.cfg.max_body_bytes)
+            principal = await self._authenticate(headers)
         except AuthSecError as exc:
-            await self._refuse(exc, EMPTY, None, send)
+            # Any body is left unread (the server discards it as it arrives); a JSON-RPC error
+            # for a JSON post answers with id null, as for a request whose id was not parsed.
+            jsonrpc = _posts_json(scope["method"], headers)
+            await self._refuse(exc, send, jsonrpc=jsonrpc, scopes=self._scopes_to_ask(exc, mcp))
+            return
+        try:
+            body = await self._read_body(headers, receive)
+        except AuthSecError as exc:
+            await self._refuse(exc, send, jsonrpc=_posts_json(scope["method"], headers))
             return
         if body is None:
             return  # the client went away before sending its body
-        # Parsed before authentication only so that a 401 can carry the request's id; a
-        # parse failure is reported after authentication, to callers who may learn it.
+        inspection = EMPTY
         try:
-            inspection, readable = inspect_body(body), True
-        except BodyParseError:
-            inspection, readable = EMPTY, False
-        principal: Principal | None = None
-        try:
-            principal = await self._authenticate(scope)
+            inspection = _inspect(body)
+            if not agrees_with_body(mcp, inspection):
+                raise HeaderMismatchError("Mcp-Method or Mcp-Name header does not match the body")
             session = self._session_request(scope, principal)
-            keep = self._authorize(principal, inspection) if readable else None
+            keep = self._authorize(principal, inspection, mcp)
         except AuthSecError as exc:
-            await self._refuse(exc, inspection, principal, send)
-            return
-        if not readable:
-            await parse_error_answer().send(send)
+            # A body we could not accept as JSON-RPC still gets a JSON-RPC error (id null).
+            jsonrpc = inspection.is_jsonrpc or isinstance(exc, MalformedMessageError)
+            await self._refuse(exc, send, jsonrpc=jsonrpc, request_id=inspection.request_id)
             return
         send = watch_session(session, self.sessions, send)
         if keep is not None:
             send = ToolsListFilter(send, inspection.tools_list_ids, keep, self.runtime.cfg.max_body_bytes)
             # A compressed answer could not be filtered, so ask the handler for a plain one.
-            scope = {**scope, "headers": [h for h in scope["headers"] if h[0] != b"accept-encoding"]}
+            scope = {**scope, "headers": [h for h in headers if h[0] != b"accept-encoding"]}
         await self._dispatch(scope, body, receive, send, principal)
 
-    async def _authenticate(self, scope: Scope) -> Principal:
-        token = extract_bearer(scope["headers"])
+    async def _authenticate(self, headers: Sequence[tuple[bytes, bytes]]) -> Principal:
+        token = extract_bearer(headers)
         if token is None:
             raise TokenMissingError("bearer token required")
         return await self.runtime.validator.validate(token)
+
+    async def _read_body(self, headers: Sequence[tuple[bytes, bytes]], receive: Receive) -> bytes | None:
+        """The whole body (None if the client left), within the size cap and the deadline."""
+        cfg = self.runtime.cfg
+        try:
+            with anyio.fail_after(cfg.body_read_timeout):
+                return await _read_body(headers, receive, cfg.max_body_bytes)
+        except TimeoutError:
+            raise RequestTimeoutError("request body not received in time") from None
 
     def _session_request(self, scope: Scope, principal: Principal) -> SessionRequest:
         """The request's session, refused (as unknown) when ``principal`` did not create it."""
@@ -109,7 +139,7 @@ class AuthSecMiddleware:
             raise SessionNotFoundError("session not found")
         return SessionRequest(session_id, owner, scope["method"] == "DELETE")
 
-    def _authorize(self, principal: Principal, inspection: Inspection) -> Keep | None:
+    def _authorize(self, principal: Principal, inspection: Inspection, mcp: McpHeaders) -> Keep | None:
         """Deny the whole request if any one ``tools/call`` in it is denied.
 
         Returns how to filter the request's ``tools/list`` answers, or None to leave them be.
@@ -123,31 +153,51 @@ class AuthSecMiddleware:
             if inspection.tool_calls:
                 raise
             return _callable_by_nobody  # without a policy no call would pass, so none is listed
-        for tool in inspection.tool_calls:
-            decision = decide(policy, tool, principal.scopes)
-            if not decision.allowed:
-                raise InsufficientScopeError(
-                    "tool not permitted" if not decision.required else "insufficient scope for tool",
-                    tool=tool,
-                    required_scopes=decision.required,
-                )
+        verdict = decide_calls(policy, inspection.tool_calls, principal.scopes)
+        if not verdict.allowed and not verdict.curable:
+            raise ToolNotPermittedError(tool=verdict.tool)
+        if not verdict.allowed:
+            raise InsufficientScopeError(
+                "insufficient scope for tool",
+                tool=verdict.tool,
+                required_scopes=verdict.required,
+                scope=challenge_scopes(
+                    policy, verdict.required, principal.scopes, accumulating=mcp.client_accumulates_scopes
+                ),
+            )
         if not filters or policy.open:
             return None
         return lambda tool: decide(policy, tool, principal.scopes).allowed
 
+    def _scopes_to_ask(self, exc: AuthSecError, mcp: McpHeaders) -> Sequence[str]:
+        """What a 401 asks for: the scopes of the tool a ``tools/call`` names in its headers,
+        else the configured baseline. Least privilege: never everything the server knows."""
+        if exc.status_code != 401:
+            return ()
+        tool = mcp.called_tool
+        if tool is not None:
+            try:
+                needed = tool_scopes(self.runtime.policy.current(), tool)
+            except PolicyUnavailableError:
+                needed = ()
+            if needed:
+                return needed
+        return advertisable(self.runtime.cfg.baseline_scopes)
+
     async def _refuse(
-        self, exc: AuthSecError, inspection: Inspection, principal: Principal | None, send: Send
+        self,
+        exc: AuthSecError,
+        send: Send,
+        *,
+        jsonrpc: bool = False,
+        request_id: str | int | None = None,
+        scopes: Sequence[str] = (),
     ) -> None:
         if isinstance(exc, SessionNotFoundError):
             await session_not_found_answer().send(send)
             return
-        scopes: Sequence[str] = ()
-        if isinstance(exc, InsufficientScopeError):
-            held = principal.scopes if principal is not None else ()
-            scopes = step_up_scopes(self.runtime.policy.current(), exc.required_scopes, held)
+        if isinstance(exc, (InsufficientScopeError, ToolNotPermittedError)):
             logger.info("denied tools/call %r: %s", exc.tool[:64], exc.description)
-        elif exc.status_code == 401:
-            scopes = self.runtime.advertised_scopes()
         if exc.status_code >= 500:
             # The failing source logs its outage once; one line per refused request would flood.
             logger.debug("refused request with %d: %s", exc.status_code, exc)
@@ -155,8 +205,8 @@ class AuthSecMiddleware:
             exc,
             metadata_url=self.runtime.metadata_url,
             scopes=scopes,
-            jsonrpc=inspection.is_jsonrpc,
-            request_id=inspection.request_id,
+            jsonrpc=jsonrpc,
+            request_id=request_id,
         )
         await answer.send(send)
 
@@ -193,7 +243,24 @@ class AuthSecMiddleware:
         if response.started:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
-            await self._refuse(TokenInvalidError("token expired"), EMPTY, None, send)
+            expired = TokenInvalidError("token expired")
+            await self._refuse(expired, send, scopes=advertisable(self.runtime.cfg.baseline_scopes))
+
+
+def _posts_json(method: str, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    """A POST of JSON: a JSON-RPC message, as far as the headers tell."""
+    content_type = first_header(headers, b"content-type") or b""
+    return method == "POST" and content_type.split(b";")[0].strip().lower() == b"application/json"
+
+
+def _inspect(body: bytes) -> Inspection:
+    """`inspect_body`, its failures as the refusals they become."""
+    try:
+        return inspect_body(body)
+    except BodyParseError:
+        raise UnreadableBodyError("Parse error") from None
+    except InvalidMessageError as exc:
+        raise MalformedMessageError(str(exc)) from None
 
 
 def _callable_by_nobody(tool: str) -> bool:
@@ -216,9 +283,9 @@ class _ResponseState:
             self.finished = True
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+async def _read_body(headers: Sequence[tuple[bytes, bytes]], receive: Receive, limit: int) -> bytes | None:
     """The whole body (None if the client left), or `RequestTooLargeError` past ``limit`` bytes."""
-    for name, value in scope["headers"]:
+    for name, value in headers:
         if name == b"content-length":
             try:
                 declared = int(value)

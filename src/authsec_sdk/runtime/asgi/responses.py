@@ -14,7 +14,13 @@ from typing import Any
 
 from starlette.types import Send
 
-from ..errors import AuthSecError, InsufficientScopeError, PolicyIncompleteError
+from ..errors import (
+    AuthSecError,
+    InsufficientScopeError,
+    PolicyIncompleteError,
+    RequestTimeoutError,
+    ToolNotPermittedError,
+)
 
 REALM = "mcp"
 #: Seconds a client should wait after a 503 before retrying.
@@ -24,10 +30,6 @@ RETRY_AFTER_SECONDS = 5
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 #: RFC 6750 §3 error_description characters: %x20-21 / %x23-5B / %x5D-7E.
 _DESCRIPTION_DROP = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-
-#: JSON-RPC error codes we answer with, by HTTP status (server-defined range, -32000..-32099).
-_JSONRPC_CODES = {400: -32600, 401: -32001, 403: -32003, 413: -32600, 415: -32600, 503: -32002}
-PARSE_ERROR = -32700
 
 
 def valid_scopes(scopes: Iterable[str]) -> list[str]:
@@ -51,7 +53,9 @@ def challenge(
 
 
 @dataclass(frozen=True)
-class ErrorAnswer:
+class Answer:
+    """A complete answer the middleware sends itself (refusals, preflights)."""
+
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
@@ -68,56 +72,50 @@ def error_answer(
     scopes: Sequence[str] = (),
     jsonrpc: bool = False,
     request_id: str | int | None = None,
-) -> ErrorAnswer:
-    """The answer for ``exc``. ``scopes`` goes into the challenge (401 baseline, 403 step-up)."""
+) -> Answer:
+    """The answer for ``exc``.
+
+    ``scopes`` goes into a 401 challenge (a 403's comes from the error itself). A JSON-RPC
+    request gets a JSON-RPC error carrying its ``id``; anything else an OAuth-style object.
+    """
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"cache-control", b"no-store"),
     ]
-    if exc.status_code in (400, 401) or isinstance(exc, InsufficientScopeError):
+    if isinstance(exc, InsufficientScopeError):
+        scopes = exc.scope
+    if exc.challenges:
         value = challenge(metadata_url, scopes=scopes, error=exc.error, description=exc.description)
         headers.append((b"www-authenticate", value.encode("ascii")))
     if exc.status_code == 503:
         headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
-    detail = _detail(exc, scopes)
+    if isinstance(exc, RequestTimeoutError):
+        headers.append((b"connection", b"close"))  # the client stalled: do not wait for more
+    detail = _detail(exc)
+    payload: dict[str, Any] = detail
     if jsonrpc:
-        message = exc.description or detail["error"]
-        payload: dict[str, Any] = {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "error": {
-                "code": _JSONRPC_CODES.get(exc.status_code, -32000),
-                "message": message,
-                "data": detail,
-            },
-        }
-    else:
-        payload = detail
-    return ErrorAnswer(exc.status_code, headers, json.dumps(payload).encode())
+        error = {"code": exc.jsonrpc_code, "message": exc.description or detail["error"], "data": detail}
+        payload = {"jsonrpc": "2.0", "id": request_id, "error": error}
+    return Answer(exc.status_code, headers, json.dumps(payload).encode())
 
 
-def _detail(exc: AuthSecError, scopes: Sequence[str]) -> dict[str, Any]:
+def _detail(exc: AuthSecError) -> dict[str, Any]:
     detail: dict[str, Any] = {"error": exc.error or "unauthorized"}
     if exc.description:
         detail["error_description"] = exc.description
-    if isinstance(exc, InsufficientScopeError):
+    if isinstance(exc, (InsufficientScopeError, ToolNotPermittedError)):
         detail["tool"] = exc.tool
+    if isinstance(exc, InsufficientScopeError):
         detail["required_scopes"] = list(exc.required_scopes)
-        detail["scope"] = " ".join(valid_scopes(scopes))
+        detail["scope"] = " ".join(valid_scopes(exc.scope))
     if isinstance(exc, PolicyIncompleteError):
         detail["state"] = exc.state
         detail["reason"] = exc.reason
     return detail
 
 
-def parse_error_answer() -> ErrorAnswer:
-    """JSON-RPC parse error for a body we refuse to read (RFC: 400, id null)."""
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "Parse error"}}
-    return ErrorAnswer(400, [(b"content-type", b"application/json")], json.dumps(body).encode())
-
-
-def session_not_found_answer() -> ErrorAnswer:
+def session_not_found_answer() -> Answer:
     """404 for a session the caller may not use, byte-compatible with the ``mcp`` SDK's answer
     for an unknown session, so a foreign session cannot be told from a missing one."""
     body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}}
-    return ErrorAnswer(404, [(b"content-type", b"application/json")], json.dumps(body).encode())
+    return Answer(404, [(b"content-type", b"application/json")], json.dumps(body).encode())

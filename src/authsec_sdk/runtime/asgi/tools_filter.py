@@ -12,7 +12,8 @@ The pure functions decide what a message becomes; `ToolsListFilter` is the ``sen
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from starlette.types import Message, Send
@@ -29,29 +30,40 @@ _ENCODED_ANSWER = (
 _TOO_LARGE_ANSWER = b'{"error": "server_error", "error_description": "tools/list answer too large to filter"}'
 
 
-def filter_message(message: Any, ids: Collection[str | int], keep: Keep) -> Any | None:
+def filter_message(message: Any, ids: AbstractSet[str | int], keep: Keep) -> Any | None:
     """``message`` with unkept tools removed from answers to ``ids``; None when nothing changes.
 
-    Handles a single JSON-RPC response and a batch of them.
+    Handles a single JSON-RPC response and a batch of them, in time linear in their size.
+    A filtered list that carries caching hints (``ttlMs``, ``cacheScope``) is marked
+    ``cacheScope: "private"``: it is this caller's list and must not be served to others.
     """
     if isinstance(message, list):
         filtered = [filter_message(m, ids, keep) for m in message]
         if all(f is None for f in filtered):
             return None
         return [m if f is None else f for m, f in zip(message, filtered, strict=True)]
-    if not isinstance(message, dict) or message.get("id") not in ids or isinstance(message.get("id"), bool):
+    if not isinstance(message, dict) or not _answers(message.get("id"), ids):
         return None
     result = message.get("result")
     tools = result.get("tools") if isinstance(result, dict) else None
     if not isinstance(result, dict) or not isinstance(tools, list):
         return None
     kept = [t for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str) and keep(t["name"])]
-    if len(kept) == len(tools):
+    hinted = "ttlMs" in result or "cacheScope" in result
+    if len(kept) == len(tools) and (not hinted or result.get("cacheScope") == "private"):
         return None
-    return {**message, "result": {**result, "tools": kept}}
+    changed = {**result, "tools": kept}
+    if hinted:
+        changed["cacheScope"] = "private"
+    return {**message, "result": changed}
 
 
-def filter_json_body(body: bytes, ids: Collection[str | int], keep: Keep) -> bytes:
+def _answers(message_id: Any, ids: AbstractSet[str | int]) -> bool:
+    """Whether a response's id is one of ``ids`` (requests' ids are strings or integers only)."""
+    return isinstance(message_id, (str, int)) and not isinstance(message_id, bool) and message_id in ids
+
+
+def filter_json_body(body: bytes, ids: AbstractSet[str | int], keep: Keep) -> bytes:
     """A JSON answer with unkept tools removed; unchanged bytes when there is nothing to remove.
 
     A body that is not JSON is the handler's own malformed answer; it is passed on as is.
@@ -64,7 +76,7 @@ def filter_json_body(body: bytes, ids: Collection[str | int], keep: Keep) -> byt
     return body if filtered is None else json.dumps(filtered, separators=(",", ":")).encode()
 
 
-def filter_sse_event(event: bytes, ids: Collection[str | int], keep: Keep) -> bytes:
+def filter_sse_event(event: bytes, ids: AbstractSet[str | int], keep: Keep) -> bytes:
     """One SSE event (with its terminating empty line) with its ``data`` filtered.
 
     Fields other than ``data`` are kept in order; the rewritten ``data`` takes the place of
@@ -100,7 +112,7 @@ class ToolsListFilter:
     for JSON) or the stream ends, rather than an unfiltered list.
     """
 
-    def __init__(self, send: Send, ids: Collection[str | int], keep: Keep, limit: int) -> None:
+    def __init__(self, send: Send, ids: AbstractSet[str | int], keep: Keep, limit: int) -> None:
         self._send = send
         self._ids = ids
         self._keep = keep

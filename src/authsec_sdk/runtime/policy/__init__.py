@@ -1,10 +1,21 @@
 """Tool-level authorization: the rules (pure) and the sources that supply them."""
 
-from .rules import Decision, ToolPolicy, ToolRule, decide, step_up_scopes
+from .rules import (
+    CallsDecision,
+    Decision,
+    ToolPolicy,
+    ToolRule,
+    advertisable,
+    challenge_scopes,
+    decide,
+    decide_calls,
+    tool_scopes,
+)
 from .scope_matrix import PolicyDocumentError, RemotePolicy, parse_policy_document
 from .source import PolicySource, StaticPolicy, local_policy, policy_source_for
 
 __all__ = [
+    "CallsDecision",
     "Decision",
     "PolicyDocumentError",
     "PolicySource",
@@ -12,9 +23,12 @@ __all__ = [
     "StaticPolicy",
     "ToolPolicy",
     "ToolRule",
+    "advertisable",
+    "challenge_scopes",
     "decide",
+    "decide_calls",
     "local_policy",
     "parse_policy_document",
     "policy_source_for",
-    "step_up_scopes",
+    "tool_scopes",
 ]

@@ -66,14 +66,55 @@ def decide(policy: ToolPolicy, tool: str, held: Collection[str]) -> Decision:
     return Decision(allowed=False, required=tuple(sorted(rule.scopes)))
 
 
-def step_up_scopes(policy: ToolPolicy, required: Iterable[str], held: Iterable[str]) -> tuple[str, ...]:
-    """The ``scope`` to put in a 403 challenge: what is needed plus the relevant scopes already held.
+@dataclass(frozen=True)
+class CallsDecision:
+    """The verdict on every ``tools/call`` of one request: all allowed, or why not."""
 
-    Sending the union lets a client re-authorize once without losing what it had (MCP
-    step-up guidance). Held scopes the policy never mentions stay private.
+    allowed: bool
+    #: The first denied tool: one no scope could allow when ``curable`` is False.
+    tool: str = ""
+    #: True when more scope would allow every denied call (403 ``insufficient_scope``).
+    curable: bool = False
+    #: What the denied calls need: each call's scopes, any one of which allows it.
+    required: tuple[str, ...] = ()
+
+
+def decide_calls(policy: ToolPolicy, tools: Iterable[str], held: Collection[str]) -> CallsDecision:
+    """Whether a token holding ``held`` may make every one of these calls (one request's).
+
+    A call no scope could allow (a tool the policy does not list) makes the whole request
+    incurable, so the client is not sent to re-authorize for nothing.
     """
+    denied: list[tuple[str, Decision]] = [(t, d) for t in tools if not (d := decide(policy, t, held)).allowed]
+    if not denied:
+        return CallsDecision(allowed=True)
+    incurable = next((tool for tool, decision in denied if not decision.required), None)
+    if incurable is not None:
+        return CallsDecision(allowed=False, tool=incurable)
+    required = union_in_order(*(decision.required for _, decision in denied))
+    return CallsDecision(allowed=False, tool=denied[0][0], curable=True, required=required)
+
+
+def challenge_scopes(
+    policy: ToolPolicy, required: Iterable[str], held: Iterable[str], *, accumulating: bool
+) -> tuple[str, ...]:
+    """The ``scope`` to put in a 403 challenge.
+
+    Clients of revisions that accumulate scopes (MCP 2026-07-28) are told only what the
+    operation needs. Older clients replace their token, so they are told what is needed plus
+    the relevant scopes already held, and re-authorize once without losing them. Held scopes
+    the policy never mentions stay private.
+    """
+    if accumulating:
+        return advertisable(required)
     known = policy.known_scopes
     return advertisable(union_in_order(required, (s for s in held if s in known)))
+
+
+def tool_scopes(policy: ToolPolicy, tool: str) -> tuple[str, ...]:
+    """The scopes any one of which allows ``tool``; empty for a public or unlisted tool."""
+    rule = policy.rules.get(tool)
+    return () if rule is None or rule.public or policy.open else advertisable(sorted(rule.scopes))
 
 
 #: Scopes a resource server never advertises or asks for: refresh tokens are between the
