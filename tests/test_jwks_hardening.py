@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import logging
+import secrets
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -16,6 +19,7 @@ from helpers import Protected, Recorder, bearer, challenge_params, protected_app
 from jwt.warnings import InsecureKeyLengthWarning
 
 from authsec_sdk.runtime import ValidationMode
+from authsec_sdk.runtime.tokens import JWKSStore
 from authsec_sdk.testing import LocalIssuer, SigningKey, generate_key
 
 
@@ -83,3 +87,72 @@ def test_rsa_keys_of_2048_bits_and_more_are_used(issuer: LocalIssuer, client: ht
     with jwt_app(issuer) as p:
         assert post(client, p, issuer.mint(audience=p.url, key=strong)).status_code == 200
         assert post(client, p, issuer.mint(audience=p.url)).status_code == 200  # 2048 bits
+
+
+# ---------------------------------------------------------------- unknown kids and refetches
+@pytest.mark.anyio
+async def test_burst_of_unknown_kids_on_a_fresh_server_is_all_401_with_few_fetches(
+    issuer: LocalIssuer, http: httpx.AsyncClient
+) -> None:
+    with jwt_app(issuer) as p:  # default cooldown: 5 s; nothing fetched yet
+        tokens = [issuer.mint(audience=p.url, headers={"kid": secrets.token_hex(8)}) for _ in range(200)]
+        statuses: list[int] = []
+
+        async def worker() -> None:
+            while tokens:
+                token = tokens.pop()
+                response = await http.post(p.url, json=rpc("ping"), headers=bearer(token))
+                statuses.append(response.status_code)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(worker)
+    assert statuses == [401] * 200  # none is a 503 for arriving while the first fetch ran
+    # The cold fetch, one refetch for the first unknown kid, and at most one more if the burst
+    # outlasted the cooldown.
+    assert issuer.counters.jwks <= 3
+
+
+def test_rotated_key_is_found_right_after_a_scheduled_refresh(
+    issuer: LocalIssuer, client: httpx.Client
+) -> None:
+    with jwt_app(issuer, jwks_cache_ttl=0.3, jwks_refetch_cooldown=60) as p:
+        assert post(client, p, issuer.mint(audience=p.url)).status_code == 200
+        time.sleep(0.4)  # past the (short) TTL: the next request refreshes on schedule
+        assert post(client, p, issuer.mint(audience=p.url)).status_code == 200
+        assert issuer.counters.jwks == 2
+        issuer.rotate_keys()
+        # The scheduled refresh does not start the cooldown: the new kid is fetched at once.
+        assert post(client, p, issuer.mint(audience=p.url)).status_code == 200
+        assert issuer.counters.jwks == 3
+
+
+@pytest.mark.anyio
+async def test_lookups_waiting_on_a_cancelled_fetch_are_not_stranded(
+    issuer: LocalIssuer, http: httpx.AsyncClient
+) -> None:
+    cfg = issuer.config(resource_uri="http://127.0.0.1:9/mcp", validation_mode=ValidationMode.JWT_ONLY)
+    store = JWKSStore(cfg, http)
+    kid = issuer.current_key.kid
+    found: list[str | None] = []
+
+    async def lookup() -> None:
+        found.append((await store.get_key(kid, "RS256")).kid)
+
+    issuer.faults.jwks = "slow"
+    leader = anyio.CancelScope()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_in_scope, leader, lookup)  # the first lookup starts the (slow) fetch
+        await anyio.sleep(0.05)
+        for _ in range(5):
+            tg.start_soon(lookup)
+        await anyio.sleep(0.2)
+        issuer.faults.jwks = None
+        leader.cancel()  # the fetch's owner goes away: a waiter must fetch instead
+    assert found == [kid] * 5
+    assert issuer.counters.jwks == 2
+
+
+async def _in_scope(scope: anyio.CancelScope, work: Callable[[], Awaitable[None]]) -> None:
+    with scope:
+        await work()

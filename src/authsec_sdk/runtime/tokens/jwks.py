@@ -1,10 +1,11 @@
 """The issuer's signing keys (RFC 7517), fetched, filtered and prepared once.
 
 Preparing a key (parsing the JWK into a `cryptography` public key) costs far more than
-verifying with it, so it happens at fetch time, never per request. Refetches triggered
-by an unknown ``kid`` are single-flight and rate-limited, so tokens with random kids
-cannot turn us into a load generator against the issuer, while a rotated key is still
-picked up within ``jwks_refetch_cooldown`` seconds.
+verifying with it, so it happens at fetch time, never per request. Fetches are
+single-flight: requests arriving during one wait for it rather than fail. Refetches
+triggered by an unknown ``kid`` are rate-limited, so tokens with random kids cannot turn
+us into a load generator against the issuer, while a rotated key is still picked up
+within ``jwks_refetch_cooldown`` seconds.
 """
 
 from __future__ import annotations
@@ -79,12 +80,14 @@ class JWKSStore:
         self._cooldown = cfg.jwks_refetch_cooldown
         self._algorithms = verification_algorithms(cfg)
         self._http = http
-        self._lock = anyio.Lock()
         self._keys: tuple[VerificationKey, ...] | None = None
-        #: Bumped after every fetch attempt: a waiter that sees it move does not fetch again.
+        #: Set while a fetch is under way: every lookup that needs the keys meanwhile waits for it.
+        self._in_flight: anyio.Event | None = None
+        #: Bumped when a fetch ends (either way): a waiter that sees it move got its answer.
         self._generation = 0
-        self._fetched_at = -math.inf  # monotonic time of the last successful fetch
-        self._attempted_at = -math.inf  # monotonic time of the last attempt, successful or not
+        self._fetched_at = -math.inf  # monotonic start of the last successful fetch
+        self._attempted_at = -math.inf  # ... of the last finished attempt: paces retries when failing
+        self._kid_fetch_at = -math.inf  # ... of the last fetch an unknown kid caused: paces those
         self._failing = False
         #: (kid, reason) pairs already warned about: a bad key is reported once, not per fetch.
         self._warned: set[tuple[str, str]] = set()
@@ -93,32 +96,30 @@ class JWKSStore:
         """The key to verify a token whose header names ``kid`` and ``alg``.
 
         A token without ``kid`` matches only when exactly one usable key fits ``alg``.
-        Raises `TokenInvalidError` for a key the issuer does not publish, and
+        A lookup that finds a fetch under way waits for it, and then decides on its result.
+        An unknown ``kid`` causes a fetch at most once per ``jwks_refetch_cooldown``, counted
+        from the fetches unknown kids caused (a scheduled refresh does not delay picking up a
+        rotated key). Raises `TokenInvalidError` for a key the issuer does not publish, and
         `IssuerUnavailableError` when the keys cannot be had to decide.
         """
-        if self._needs_refresh():
-            await self._refresh(self._generation)
-        if self._keys is None:
-            raise IssuerUnavailableError("signing keys unavailable")
-        seen = self._generation
+        now = time.monotonic()
+        fetched = self._in_flight is not None or self._refresh_due(now)
+        if fetched:
+            await self._fetch_shared(unknown_kid=False)
         found = self._lookup(kid, alg)
-        if found is None and not self._cooling_down(time.monotonic()):
-            await self._refresh(seen)
+        if found is None and not fetched and now - self._kid_fetch_at >= self._cooldown:
+            await self._fetch_shared(unknown_kid=True)
             found = self._lookup(kid, alg)
         if found is not None:
             return found
-        if self._failing:
+        if self._keys is None or self._failing:
             raise IssuerUnavailableError("signing keys unavailable")
         raise TokenInvalidError("unknown signing key")
 
-    def _needs_refresh(self) -> bool:
-        now = time.monotonic()
+    def _refresh_due(self, now: float) -> bool:
+        """No keys yet or past ``jwks_cache_ttl``; while failing, retried once per cooldown."""
         expired = self._keys is None or now - self._fetched_at >= self._ttl
-        return expired and not self._cooling_down(now)
-
-    def _cooling_down(self, now: float) -> bool:
-        """True within ``jwks_refetch_cooldown`` of the last fetch attempt, whatever its cause."""
-        return now - self._attempted_at < self._cooldown
+        return expired and (not self._failing or now - self._attempted_at >= self._cooldown)
 
     def _lookup(self, kid: str | None, alg: str) -> VerificationKey | None:
         fits = [k for k in self._keys or () if alg in k.algorithms and (kid is None or k.kid == kid)]
@@ -126,27 +127,43 @@ class JWKSStore:
             return None
         return fits[0] if fits else None
 
-    async def _refresh(self, seen_generation: int) -> None:
-        """Fetch the key set unless another task already did since ``seen_generation``."""
-        async with self._lock:
-            if self._generation != seen_generation:
+    async def _fetch_shared(self, *, unknown_kid: bool) -> None:
+        """Fetch the key set, or wait for the fetch already under way: one fetch at a time.
+
+        A fetch abandoned by its cancelled caller ends without bumping the generation; its
+        waiters then go round again and one of them fetches, so none is left stranded.
+        """
+        while (in_flight := self._in_flight) is not None:
+            generation = self._generation
+            await in_flight.wait()
+            if self._generation != generation:
                 return
-            self._attempted_at = time.monotonic()
-            try:
-                keys = await self._fetch()
-            except IssuerUnavailableError as exc:
-                if not self._failing:
-                    served = "serving the cached keys" if self._keys is not None else "no keys to serve"
-                    logger.warning("JWKS fetch failed (%s); %s until it recovers", exc, served)
-                self._failing = True
-            else:
-                if self._failing:
-                    logger.info("JWKS fetch recovered")
-                self._failing = False
-                self._keys = keys
-                self._fetched_at = self._attempted_at
-            finally:
-                self._generation += 1
+        done = self._in_flight = anyio.Event()
+        try:
+            await self._refresh(time.monotonic(), unknown_kid=unknown_kid)
+        finally:
+            self._in_flight = None
+            done.set()
+
+    async def _refresh(self, started: float, *, unknown_kid: bool) -> None:
+        """One fetch; a failure keeps the cached keys and is logged when the outage starts."""
+        try:
+            keys = await self._fetch()
+        except IssuerUnavailableError as exc:
+            if not self._failing:
+                served = "serving the cached keys" if self._keys is not None else "no keys to serve"
+                logger.warning("JWKS fetch failed (%s); %s until it recovers", exc, served)
+            self._failing = True
+        else:
+            if self._failing:
+                logger.info("JWKS fetch recovered")
+            self._failing = False
+            self._keys = keys
+            self._fetched_at = started
+        self._attempted_at = started
+        if unknown_kid:
+            self._kid_fetch_at = started
+        self._generation += 1
 
     async def _fetch(self) -> tuple[VerificationKey, ...]:
         try:
