@@ -19,6 +19,7 @@ from helpers import Protected, Recorder, bearer, challenge_params, protected_app
 from jwt.warnings import InsecureKeyLengthWarning
 
 from authsec_sdk.runtime import ValidationMode
+from authsec_sdk.runtime.errors import TokenInvalidError
 from authsec_sdk.runtime.tokens import JWKSStore
 from authsec_sdk.testing import LocalIssuer, SigningKey, generate_key
 
@@ -156,3 +157,42 @@ async def test_lookups_waiting_on_a_cancelled_fetch_are_not_stranded(
 async def _in_scope(scope: anyio.CancelScope, work: Callable[[], Awaitable[None]]) -> None:
     with scope:
         await work()
+
+
+# ---------------------------------------------------------------- withdrawn keys
+def test_a_withdrawn_key_takes_its_cached_verifications_with_it(
+    issuer: LocalIssuer, client: httpx.Client
+) -> None:
+    with jwt_app(issuer) as p:
+        old = issuer.mint(audience=p.url, expires_in=3600)
+        assert post(client, p, old).status_code == 200
+        assert post(client, p, old).status_code == 200  # now answered from the cache
+        issuer.rotate_keys(keep_old=False)
+        # A token with the new kid makes the store refetch; the old key is gone from the set.
+        assert post(client, p, issuer.mint(audience=p.url)).status_code == 200
+        assert refusal(post(client, p, old)) == "unknown signing key"
+        assert issuer.counters.jwks == 2
+
+
+@pytest.mark.anyio
+async def test_an_unchanged_key_stays_the_same_object_across_fetches(
+    issuer: LocalIssuer, http: httpx.AsyncClient
+) -> None:
+    """What keeps cached verifications valid across refreshes while their key is published."""
+    cfg = issuer.config(
+        resource_uri="http://127.0.0.1:9/mcp",
+        validation_mode=ValidationMode.JWT_ONLY,
+        jwks_refetch_cooldown=0,
+    )
+    store = JWKSStore(cfg, http)
+    first = await store.get_key(issuer.current_key.kid, "RS256")
+    new = issuer.rotate_keys()  # the old key stays published
+    assert (await store.get_key(new.kid, "RS256")).kid == new.kid  # refetched
+    assert await store.get_key(first.kid, "RS256") is first
+    assert store.is_current(first)
+    newest = issuer.rotate_keys(keep_old=False)
+    await store.get_key(newest.kid, "RS256")  # refetched
+    assert not store.is_current(first)
+    with pytest.raises(TokenInvalidError):
+        await store.get_key(first.kid, "RS256")
+    assert issuer.counters.jwks == 4  # cold, then one per unknown kid (cooldown 0)

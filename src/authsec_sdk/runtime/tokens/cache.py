@@ -35,6 +35,10 @@ class TokenCache(Generic[V]):
         self._entries.move_to_end(key)
         return value
 
+    def discard(self, token: str) -> None:
+        """Forget ``token``'s entry, if any (its value is no longer true)."""
+        self._entries.pop(_digest(token), None)
+
     def put(self, token: str, value: V, *, until: float) -> None:
         """Remember ``value`` for ``token`` until the epoch time ``until``."""
         if self._max_entries <= 0:

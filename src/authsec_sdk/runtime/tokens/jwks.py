@@ -10,6 +10,7 @@ within ``jwks_refetch_cooldown`` seconds.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -61,9 +62,13 @@ def verification_algorithms(cfg: Config) -> dict[str, Algorithm]:
     return {name: available[name] for name in cfg.allowed_algorithms if name in SUPPORTED_ALGORITHMS}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class VerificationKey:
-    """One usable published key: its id, the algorithms it may verify, the prepared key."""
+    """One usable published key: its id, the algorithms it may verify, the prepared key.
+
+    Compared by identity: a key is "still published" when the current set holds this very
+    object, which the store keeps the same across fetches while the JWK does not change.
+    """
 
     kid: str | None
     algorithms: frozenset[str]
@@ -81,6 +86,9 @@ class JWKSStore:
         self._algorithms = verification_algorithms(cfg)
         self._http = http
         self._keys: tuple[VerificationKey, ...] | None = None
+        #: The same keys as a set, for `is_current`; and by their JWK, to be reused by the next fetch.
+        self._current: frozenset[VerificationKey] = frozenset()
+        self._by_jwk: dict[str, VerificationKey] = {}
         #: Set while a fetch is under way: every lookup that needs the keys meanwhile waits for it.
         self._in_flight: anyio.Event | None = None
         #: Bumped when a fetch ends (either way): a waiter that sees it move got its answer.
@@ -115,6 +123,10 @@ class JWKSStore:
         if self._keys is None or self._failing:
             raise IssuerUnavailableError("signing keys unavailable")
         raise TokenInvalidError("unknown signing key")
+
+    def is_current(self, key: VerificationKey) -> bool:
+        """Whether ``key`` is still published: an identity check, cheap enough for every cache hit."""
+        return key in self._current
 
     def _refresh_due(self, now: float) -> bool:
         """No keys yet or past ``jwks_cache_ttl``; while failing, retried once per cooldown."""
@@ -158,14 +170,22 @@ class JWKSStore:
             if self._failing:
                 logger.info("JWKS fetch recovered")
             self._failing = False
-            self._keys = keys
+            self._by_jwk = keys
+            self._keys = tuple(keys.values())
+            self._current = frozenset(self._keys)
             self._fetched_at = started
         self._attempted_at = started
         if unknown_kid:
             self._kid_fetch_at = started
         self._generation += 1
 
-    async def _fetch(self) -> tuple[VerificationKey, ...]:
+    async def _fetch(self) -> dict[str, VerificationKey]:
+        """The usable keys of a freshly fetched set, by their JWK (canonical JSON).
+
+        A JWK published before keeps its prepared key object, so verifications cached with
+        it stay valid; a key no longer published is gone from the set, and with it every
+        verification made with it (see `is_current`).
+        """
         try:
             document = await fetch_json(self._http, "GET", self._url, within=self._timeout)
         except UpstreamError as exc:
@@ -173,7 +193,12 @@ class JWKSStore:
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
             raise IssuerUnavailableError("answer has no keys list")
-        prepared = tuple(k for k in map(self._prepare, keys) if k is not None)
+        prepared: dict[str, VerificationKey] = {}
+        for jwk in keys:
+            canonical = json.dumps(jwk, sort_keys=True)
+            key = self._by_jwk.get(canonical) or self._prepare(jwk)
+            if key is not None:
+                prepared[canonical] = key
         logger.debug("JWKS fetched: %d of %d keys usable", len(prepared), len(keys))
         return prepared
 

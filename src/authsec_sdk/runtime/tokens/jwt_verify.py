@@ -18,7 +18,7 @@ from ..errors import TokenInvalidError
 from ..principal import Principal
 from .cache import TokenCache
 from .claims import check_claims, principal_from_claims
-from .jwks import JWKSStore, verification_algorithms
+from .jwks import JWKSStore, VerificationKey, verification_algorithms
 from .jwt_parse import ParsedJWT, parse_jwt
 
 _TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
@@ -36,7 +36,8 @@ class JWTVerifier:
         self._audiences = cfg.accepted_audiences
         self._leeway = cfg.clock_leeway
         self._strict = cfg.strict_rfc9068
-        self._cache: TokenCache[Principal] = TokenCache(cfg.token_cache_size)
+        #: Verified principals with the key that verified them.
+        self._cache: TokenCache[tuple[Principal, VerificationKey]] = TokenCache(cfg.token_cache_size)
 
     async def verify(self, token: str) -> Principal:
         """The principal of ``token`` once its header, signature and claims all pass.
@@ -44,18 +45,25 @@ class JWTVerifier:
         Raises `JWTParseError` when ``token`` is not a JWT at all, other
         `TokenInvalidError`s when it fails, `IssuerUnavailableError` when the keys
         cannot be fetched. A token verified before is answered from a cache without
-        checking again: an entry is stored only after every check passed and is dropped
-        at ``exp``, and the other time checks (``nbf``, ``iat``) cannot start failing later.
+        checking again: an entry is stored only after every check passed, is dropped at
+        ``exp`` or as soon as its key is no longer published, and the other time checks
+        (``nbf``, ``iat``) cannot start failing later.
         """
         now = time.time()
-        principal = self._cache.get(token, now)
-        if principal is None:
-            claims = await self._verify_uncached(parse_jwt(token), now)
-            principal = principal_from_claims(claims)
-            self._cache.put(token, principal, until=claims["exp"])
+        cached = self._cache.get(token, now)
+        if cached is not None:
+            principal, key = cached
+            if self._jwks.is_current(key):
+                return principal
+            self._cache.discard(token)
+        claims, key = await self._verify_uncached(parse_jwt(token), now)
+        principal = principal_from_claims(claims)
+        self._cache.put(token, (principal, key), until=claims["exp"])
         return principal
 
-    async def _verify_uncached(self, parsed: ParsedJWT, now: float) -> Mapping[str, Any]:
+    async def _verify_uncached(
+        self, parsed: ParsedJWT, now: float
+    ) -> tuple[Mapping[str, Any], VerificationKey]:
         header = parsed.header
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._algorithms:
@@ -73,7 +81,7 @@ class JWTVerifier:
         if self._strict and not all(name in claims for name in _RFC9068_CLAIMS):
             raise TokenInvalidError("missing required claim")
         check_claims(claims, issuer=self._issuer, audiences=self._audiences, now=now, leeway=self._leeway)
-        return claims
+        return claims, key
 
     def _check_type(self, typ: object) -> None:
         """``typ`` may be absent, ``JWT`` or ``at+jwt``; only the at+jwt forms when strict."""
