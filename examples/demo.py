@@ -106,7 +106,10 @@ async def tour(issuer: LocalIssuer, base: str) -> None:
     )
     await call(url, reader, "delete_notes")
 
-    say("5. A client with no token", "401 with a challenge pointing at the metadata document")
+    say(
+        "5. A client with no token",
+        "401 with a challenge pointing at the metadata document, asking only for the baseline scope",
+    )
     await show_raw(url, {})
 
     expired = issuer.mint(subject="alice", scopes=["notes:read"], audience=url, expires_in=-120)
@@ -141,6 +144,7 @@ def main() -> None:
             policy_mode=PolicyMode.REMOTE_REQUIRED,
             validation_mode=ValidationMode.JWT_AND_INTROSPECT,
             publish_manifest=True,
+            baseline_scopes=("notes:read",),
         )
         mount_mcp(app, "/mcp", build_mcp_server(), cfg)
         print("authsec-sdk demo: a local issuer, a local AuthSec backend and a protected MCP server")
