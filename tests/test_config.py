@@ -102,6 +102,47 @@ def test_unusable_settings_are_named(fields: dict[str, object], fragment: str) -
     assert fragment in problems(**fields)
 
 
+@pytest.mark.parametrize(
+    ("uri", "fragment"),
+    [
+        ('https://mcp.example.com/m"cp', "quotes or backslashes"),
+        ("https://mcp.example.com/m\\cp", "quotes or backslashes"),
+        ("https://mcp.example.com/m cp", "whitespace or control"),
+        ("https://mcp.example.com/mcp\r\nX-Injected: 1", "whitespace or control"),
+        ("https://mcp.example.com/mcp\n", "whitespace or control"),  # urlsplit drops it silently
+        ("\thttps://mcp.example.com/mcp", "whitespace or control"),
+        ("https://mcp.example.com/mcp\x00", "whitespace or control"),
+        ("https://mcp.example.com/mcp\x7f", "whitespace or control"),
+        ("https://mcp.example.com/mcp\u00a0", "whitespace or control"),  # no-break space
+        ("https://mcp.example.com/mcp\u2028", "whitespace or control"),  # line separator
+        ("https://mcp.example.com/mcp\u200b", "whitespace or control"),  # zero-width space
+        ("https://mcp.example.com/mcp\x85", "whitespace or control"),  # C1 next line
+        ("https://mcp.example.com/caf\u00e9", "only URI characters"),
+        ("https://mcp.example.com/<mcp>", "only URI characters"),
+        ("https://mcp.example.com/mcp#", "fragment"),
+        ("https://user:pw@mcp.example.com/mcp", "user information"),
+        ("https://mcp.example.com:99999/mcp", "invalid port"),
+        ("https://mcp.example.com:https/mcp", "invalid port"),
+        ("//mcp.example.com/mcp", "absolute https URL"),
+    ],
+)
+def test_resource_uri_must_be_safe_to_write_into_a_header(uri: str, fragment: str) -> None:
+    message = problems(resource_uri=uri)
+    assert fragment in message and "resource_uri" in message
+
+
+@pytest.mark.parametrize("name", ["issuer", "authorization_server", "jwks_url", "introspection_url"])
+@pytest.mark.parametrize("suffix", ["\r\n", " ", '"', "\u00a0"])
+def test_other_urls_must_be_clean_too(name: str, suffix: str) -> None:
+    fields = {"introspection_client_id": "id", "introspection_client_secret": "s"}
+    assert name in problems(**fields, **{name: f"https://as.example/x{suffix}"})
+
+
+def test_resource_uri_with_port_and_ipv6_host_is_valid() -> None:
+    make(resource_uri="https://mcp.example.com:8443/tenant/mcp").validate()
+    make(resource_uri="http://[::1]:8000/mcp").validate()
+
+
 def test_http_resource_is_allowed_on_loopback_only() -> None:
     make(resource_uri="http://127.0.0.1:8000/mcp").validate()
     make(resource_uri="http://localhost:8000/mcp").validate()

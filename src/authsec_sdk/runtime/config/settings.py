@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,8 @@ SUPPORTED_ALGORITHMS: frozenset[str] = frozenset(
 )
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: RFC 3986 §2: unreserved, reserved and ``%`` (for percent-encoding); nothing else.
+_URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 ToolInventory = Sequence["ManifestTool | Mapping[str, Any]"]
 ToolInventoryProvider = Callable[[], "ToolInventory | Awaitable[ToolInventory]"]
@@ -209,11 +213,38 @@ def _url_problems(cfg: Config) -> Iterable[str]:
         yield from _resource_uri_problems(cfg.resource_uri)
     for name in ("issuer", "authorization_server", "jwks_url", "introspection_url"):
         value = getattr(cfg, name)
-        if value and not _is_http_url(value):
-            yield f"{name} must be an absolute http(s) URL, got {value!r}"
+        if not value:
+            continue
+        problem = _uri_character_problem(name, value)
+        if problem is None and not _is_http_url(value):
+            problem = f"{name} must be an absolute http(s) URL, got {value!r}"
+        if problem is not None:
+            yield problem
+
+
+def _uri_character_problem(name: str, value: str) -> str | None:
+    """What makes ``value`` unfit to be written into a URL or a header as it is, if anything.
+
+    Checked on the raw string: `urlsplit` silently drops tabs, CR, LF and surrounding
+    spaces, so a value that parses cleanly could still carry them into a header.
+    """
+    if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value):
+        return f"{name} must not contain whitespace or control characters, got {value!r}"
+    if '"' in value or "\\" in value:
+        return f"{name} must not contain quotes or backslashes, got {value!r}"
+    if not _URI_CHARACTERS.fullmatch(value):
+        return (
+            f"{name} may contain only URI characters (RFC 3986: percent-encode the path, "
+            f"punycode the host), got {value!r}"
+        )
+    return None
 
 
 def _resource_uri_problems(uri: str) -> Iterable[str]:
+    problem = _uri_character_problem("resource_uri", uri)
+    if problem is not None:
+        yield problem
+        return
     parts = urlsplit(uri)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         yield f"resource_uri must be an absolute https URL, got {uri!r}"
@@ -224,6 +255,12 @@ def _resource_uri_problems(uri: str) -> Iterable[str]:
         yield "resource_uri must not contain a fragment"
     if parts.query:
         yield "resource_uri must not contain a query"
+    if parts.username is not None or parts.password is not None:
+        yield "resource_uri must not contain user information (user:password@)"
+    try:
+        _ = parts.port
+    except ValueError:
+        yield f"resource_uri has an invalid port, got {uri!r}"
     if uri != canonical_resource_uri(uri):
         yield (
             f"resource_uri must be canonical (lowercase scheme and host, no trailing slash): "
