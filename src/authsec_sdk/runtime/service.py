@@ -22,6 +22,7 @@ from .metadata import metadata_url
 from .policy import PolicySource, policy_source_for
 from .policy.rules import advertisable, union_in_order
 from .tokens import TokenValidator
+from .tokens.discovery import discover_endpoints
 
 logger = logging.getLogger("authsec.runtime")
 
@@ -74,8 +75,10 @@ class Runtime:
     async def running(self) -> AsyncIterator[None]:
         """Startup and shutdown, entered from the application's lifespan.
 
-        A startup refusal (e.g. REMOTE_REQUIRED without a policy) is raised as itself, not
-        wrapped in the task group's exception group, so the server log names the cause.
+        With ``discover_endpoints`` the issuer's metadata is read first. A startup refusal
+        (e.g. REMOTE_REQUIRED without a policy, issuer metadata naming another issuer) is
+        raised as itself, not wrapped in the task group's exception group, so the server log
+        names the cause.
         """
         failure: Exception | None = None
         async with AsyncExitStack() as stack:
@@ -87,11 +90,12 @@ class Runtime:
             if self._handler_lifespan is not None:
                 await stack.enter_async_context(self._handler_lifespan)
             try:
+                endpoints = await discover_endpoints(self.cfg, http)
                 await self.policy.start(task_group, http)
             except Exception as exc:
                 failure = exc
-            if failure is None:
-                self._validator = TokenValidator(self.cfg, http)
+            else:
+                self._validator = TokenValidator(endpoints, http)
                 if self.cfg.publish_manifest:
                     task_group.start_soon(publish_manifest, self.cfg, self.handler, http, self.path)
                 logger.info("protecting %s for %s", self.path, self.cfg.resource_uri)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .issuer import LocalIssuer
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
+OPENID_METADATA_PATH = "/.well-known/openid-configuration"
 TOKEN_PATH = "/oauth/token"
 AUTHORIZE_PATH = "/oauth/authorize"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -76,6 +77,7 @@ class AuthorizationServer:
     def routes(self) -> list[BaseRoute]:
         return [
             Route(METADATA_PATH, self._metadata, methods=["GET"]),
+            Route(OPENID_METADATA_PATH, self._openid_metadata, methods=["GET"]),
             Route(TOKEN_PATH, self._token, methods=["POST"]),
             Route(AUTHORIZE_PATH, self._authorize, methods=["GET", "POST"]),
         ]
@@ -174,7 +176,13 @@ class AuthorizationServer:
 
     # ------------------------------------------------------------------ HTTP
     async def _metadata(self, request: Request) -> Response:
-        return JSONResponse(self.metadata())
+        broken = await self._issuer.apply_fault(self._issuer.faults.metadata)
+        return broken or JSONResponse(self.metadata())
+
+    async def _openid_metadata(self, request: Request) -> Response:
+        """The same document where OpenID Connect Discovery looks for it."""
+        broken = await self._issuer.apply_fault(self._issuer.faults.openid_metadata)
+        return broken or JSONResponse(self.metadata())
 
     async def _authorize(self, request: Request) -> Response:
         return JSONResponse(

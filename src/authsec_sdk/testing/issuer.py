@@ -71,6 +71,9 @@ class Faults:
 
     jwks: Fault | None = None
     introspection: Fault | None = None
+    #: The RFC 8414 and the OpenID Connect metadata documents.
+    metadata: Fault | None = None
+    openid_metadata: Fault | None = None
 
 
 @dataclass

@@ -51,6 +51,15 @@ class ValidationMode(str, enum.Enum):
     JWT_OR_INTROSPECT = "jwt_or_introspect"
 
 
+#: The validation modes that verify JWTs locally, and those that ask the issuer.
+_NEEDS_JWKS = frozenset(
+    {ValidationMode.JWT_ONLY, ValidationMode.JWT_OR_INTROSPECT, ValidationMode.JWT_AND_INTROSPECT}
+)
+_NEEDS_INTROSPECTION = frozenset(
+    {ValidationMode.INTROSPECTION_ONLY, ValidationMode.JWT_OR_INTROSPECT, ValidationMode.JWT_AND_INTROSPECT}
+)
+
+
 @dataclass(frozen=True)
 class Config:
     """Settings for one protected MCP endpoint.
@@ -285,16 +294,44 @@ def _is_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def endpoints_to_discover(cfg: Config) -> tuple[str, ...]:
+    """The URL fields endpoint discovery fills: the missing ones the validation mode will use.
+
+    A mode left unset uses the keys, and introspection when its credentials are configured
+    (the inference then picks the strictest mode the URLs allow).
+    """
+    if cfg.discover_endpoints is not True:
+        return ()
+    mode = cfg.validation_mode
+    has_credentials = bool(cfg.introspection_client_id and cfg.introspection_client_secret)
+    wanted = {
+        "jwks_url": mode in _NEEDS_JWKS or mode is ValidationMode.UNSET,
+        "introspection_url": mode in _NEEDS_INTROSPECTION
+        or (mode is ValidationMode.UNSET and has_credentials),
+    }
+    return tuple(name for name, needed in wanted.items() if needed and not getattr(cfg, name))
+
+
+def endpoint_problems(cfg: Config) -> list[str]:
+    """The problems of the issuer URLs and the validation mode alone: all that endpoint
+    discovery changes, so all that must be checked again once it has run."""
+    return [*_url_problems(cfg), *_validation_problems(cfg)]
+
+
 def _validation_problems(cfg: Config) -> Iterable[str]:
+    """With ``discover_endpoints`` a missing URL is no problem yet: startup reads it from the
+    issuer's metadata and checks again (`endpoint_problems`)."""
     mode = cfg.effective_validation_mode
-    if mode is ValidationMode.UNSET:
+    discovering = cfg.discover_endpoints is True
+    if mode is ValidationMode.UNSET and not discovering:
         yield "jwks_url or introspection_url is required to validate tokens"
         return
-    if mode is not ValidationMode.INTROSPECTION_ONLY and not cfg.jwks_url:
+    if mode in _NEEDS_JWKS and not cfg.jwks_url and not discovering:
         yield f"validation mode {mode.name} requires jwks_url"
-    if mode is not ValidationMode.JWT_ONLY and not cfg.introspection_url:
+    if mode in _NEEDS_INTROSPECTION and not cfg.introspection_url and not discovering:
         yield f"validation mode {mode.name} requires introspection_url"
-    if cfg.introspection_url and not (cfg.introspection_client_id and cfg.introspection_client_secret):
+    will_introspect = cfg.introspection_url or (discovering and mode in _NEEDS_INTROSPECTION)
+    if will_introspect and not (cfg.introspection_client_id and cfg.introspection_client_secret):
         yield "introspection client credentials are required"
 
 
