@@ -23,7 +23,8 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from authsec_sdk.runtime import mount_mcp
-from authsec_sdk.runtime.tokens import JWKSStore, JWTVerifier
+from authsec_sdk.runtime.tokens.jwks import JWKSStore
+from authsec_sdk.runtime.tokens.jwt_verify import JWTVerifier
 from authsec_sdk.testing import LocalIssuer
 
 RESOURCE = "http://127.0.0.1:9/mcp"

@@ -20,7 +20,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from authsec_sdk.runtime import ValidationMode
 from authsec_sdk.runtime.errors import TokenInvalidError
-from authsec_sdk.runtime.tokens import JWKSStore
+from authsec_sdk.runtime.tokens.jwks import JWKSStore
 from authsec_sdk.testing import LocalIssuer, SigningKey, generate_key
 
 

@@ -20,13 +20,9 @@ from mcp.types import ToolAnnotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authsec_sdk.runtime import Config, ManifestTool
-from authsec_sdk.runtime.manifest import (
-    MAX_PAGES,
-    HandshakeRefused,
-    ManifestError,
-    publish_manifest,
-    read_result,
-)
+from authsec_sdk.runtime.manifest import publish_manifest
+from authsec_sdk.runtime.manifest_handshake import MAX_PAGES, HandshakeRefused, read_result
+from authsec_sdk.runtime.manifest_tool import ManifestError
 from authsec_sdk.runtime.sse import sse_data
 from authsec_sdk.testing import LocalIssuer
 

@@ -14,21 +14,15 @@ import httpx
 import pytest
 
 from authsec_sdk.runtime import Config, PolicyIncompleteError, PolicyMode, PolicyUnavailableError
-from authsec_sdk.runtime.policy import StaticPolicy, ToolPolicy, decide, policy_source_for
-from authsec_sdk.runtime.policy.scope_matrix import (
-    INCOMPLETE,
-    LOCAL_FALLBACK,
-    READY,
-    STALE,
-    UNAVAILABLE,
-    CacheState,
+from authsec_sdk.runtime.policy.document import (
     PolicyDocumentError,
-    RemotePolicy,
-    backoff_delay,
-    judge,
     parse_policy_document,
     read_policy_document,
 )
+from authsec_sdk.runtime.policy.remote import CacheState, RemotePolicy, backoff_delay, judge
+from authsec_sdk.runtime.policy.rules import ToolPolicy, decide
+from authsec_sdk.runtime.policy.serving import Serving
+from authsec_sdk.runtime.policy.source import StaticPolicy, policy_source_for
 from authsec_sdk.testing import LocalIssuer
 
 RESOURCE = "http://127.0.0.1:8000/mcp"
@@ -65,7 +59,7 @@ def test_new_shape_public_scoped_neither_and_absent_tools() -> None:
 
 def test_old_shape_is_complete_and_an_empty_scope_list_is_public() -> None:
     document = read_policy_document({"tools": {"read": ["r"], "ping": []}})
-    assert document.complete and document.state == READY
+    assert document.complete and document.state == Serving.READY
     policy = document.enforceable()
     assert allowed(policy, "read", "r")
     assert allowed(policy, "ping")  # no scopes at all: read like tool_scopes, as the other SDKs do
@@ -155,14 +149,14 @@ def test_judge_serves_fresh_then_stale_then_refuses_or_falls_back() -> None:
     def at(now: float, state: CacheState = cache, fallback: ToolPolicy | None = None) -> tuple[str, Any]:
         return judge(state, now, ttl=10, max_staleness=5, fallback=fallback)
 
-    assert at(9) == (READY, document.policy)
-    assert at(12) == (READY, document.policy)  # expired, refresh pending: still served
+    assert at(9) == (Serving.READY, document.policy)
+    assert at(12) == (Serving.READY, document.policy)  # expired, refresh pending: still served
     failing = cache.failed("down", now=10, ttl=10)
-    assert at(14.9, failing) == (STALE, document.policy)
+    assert at(14.9, failing) == (Serving.STALE, document.policy)
     state, outcome = at(15, failing)
-    assert state == UNAVAILABLE and isinstance(outcome, PolicyUnavailableError)
-    assert at(15, failing, local) == (LOCAL_FALLBACK, local)
-    assert at(0, CacheState(), local) == (LOCAL_FALLBACK, local)
+    assert state == Serving.UNAVAILABLE and isinstance(outcome, PolicyUnavailableError)
+    assert at(15, failing, local) == (Serving.LOCAL_FALLBACK, local)
+    assert at(0, CacheState(), local) == (Serving.LOCAL_FALLBACK, local)
 
 
 def test_judge_never_replaces_an_incomplete_answer_with_an_older_or_local_map() -> None:
@@ -170,7 +164,7 @@ def test_judge_never_replaces_an_incomplete_answer_with_an_older_or_local_map() 
     incomplete = read_policy_document({"state": "needs_setup", "policy_complete": False})
     cache = CacheState().succeeded(complete, now=0).succeeded(incomplete, now=1)
     state, outcome = judge(cache, 2, ttl=10, max_staleness=5, fallback=ToolPolicy.from_tool_scopes({"t": []}))
-    assert state == INCOMPLETE and isinstance(outcome, PolicyIncompleteError)
+    assert state == Serving.INCOMPLETE and isinstance(outcome, PolicyIncompleteError)
     assert outcome.state == "needs_setup"
 
 
@@ -242,7 +236,7 @@ async def test_remote_policy_serves_the_new_shape(issuer: LocalIssuer) -> None:
     assert allowed(policy, "read", "mcp:tools:read") and not allowed(policy, "read", "other")
     assert not allowed(policy, "orphan", "mcp:tools:read") and not allowed(policy, "absent", "mcp:tools:read")
     assert policy.scopes_supported == ("x:y", "mcp:tools:read")
-    assert status["mode"] == "remote_required" and status["serving"] == READY
+    assert status["mode"] == "remote_required" and status["serving"] == Serving.READY
     assert status["generation"] == 2 and status["policy_state"] == "ready" and status["policy_complete"]
     assert status["stale"] is False and status["last_error"] is None
     assert abs(status["fetched_at"] - time.time()) < 5
@@ -266,11 +260,13 @@ async def test_incomplete_policy_denies_everything_until_the_backend_is_ready(is
         with pytest.raises(PolicyIncompleteError) as caught:
             source.current()
         assert (caught.value.state, caught.value.reason) == ("needs_setup", "scan pending")
-        assert source.status()["serving"] == INCOMPLETE and source.status()["policy_complete"] is False
+        assert (
+            source.status()["serving"] == Serving.INCOMPLETE and source.status()["policy_complete"] is False
+        )
         backend.set_policy(state="ready", policy_complete=True, reason="")
-        await eventually(lambda: serving(source) == READY and allowed(source.current(), "read", "r"))
+        await eventually(lambda: serving(source) == Serving.READY and allowed(source.current(), "read", "r"))
         backend.set_policy(state="needs_setup", policy_complete=False)  # a good map is not kept
-        await eventually(lambda: serving(source) == INCOMPLETE)
+        await eventually(lambda: serving(source) == Serving.INCOMPLETE)
         with pytest.raises(PolicyIncompleteError):
             source.current()
 
@@ -313,19 +309,19 @@ async def test_backend_down_serves_stale_then_refuses_then_recovers(issuer: Loca
     async with started(cfg) as source:
         generation = source.current().generation
         backend.policy_fault = "down"
-        await eventually(lambda: serving(source) == STALE)
+        await eventually(lambda: serving(source) == Serving.STALE)
         assert source.current().generation == generation  # the last good map, still enforced
         assert allowed(source.current(), "read", "r")
         assert "HTTP 503" in source.status()["last_error"] and source.status()["stale"] is True
 
         await eventually(lambda: unavailable(source), within=3)
-        assert source.status()["serving"] == UNAVAILABLE
+        assert source.status()["serving"] == Serving.UNAVAILABLE
         backend.policy_fault = None
         backend.set_policy(tools={"read": ["r2"]})
         await eventually(
             lambda: not unavailable(source) and allowed(source.current(), "read", "r2"), within=3
         )
-        assert source.status()["last_error"] is None and source.status()["serving"] == READY
+        assert source.status()["last_error"] is None and source.status()["serving"] == Serving.READY
 
 
 @pytest.mark.anyio
@@ -401,16 +397,19 @@ async def test_fallback_mode_serves_local_scopes_until_the_backend_answers(issue
     )
     async with started(cfg) as source:
         assert allowed(source.current(), "read", "local") and not allowed(source.current(), "read", "remote")
-        assert source.status()["serving"] == LOCAL_FALLBACK and "HTTP 503" in source.status()["last_error"]
+        assert (
+            source.status()["serving"] == Serving.LOCAL_FALLBACK
+            and "HTTP 503" in source.status()["last_error"]
+        )
 
         backend.policy_fault = None  # the backend answers: its policy takes over
         await eventually(lambda: allowed(source.current(), "read", "remote"), within=3)
         assert not allowed(source.current(), "read", "local")
 
         backend.policy_fault = "http_500"  # down again: stale remote map, then local again
-        await eventually(lambda: serving(source) == STALE, within=3)
+        await eventually(lambda: serving(source) == Serving.STALE, within=3)
         assert allowed(source.current(), "read", "remote")
-        await eventually(lambda: serving(source) == LOCAL_FALLBACK, within=3)
+        await eventually(lambda: serving(source) == Serving.LOCAL_FALLBACK, within=3)
         assert allowed(source.current(), "read", "local")
 
 
@@ -446,7 +445,7 @@ def test_policy_source_for_each_mode(issuer: LocalIssuer) -> None:
     open_source = policy_source_for(Config(**base, policy_mode=PolicyMode.OPEN))
     local_source = policy_source_for(Config(**base, tool_scopes={"t": ["a"]}))
     assert isinstance(open_source, StaticPolicy) and open_source.current().open
-    assert open_source.status()["mode"] == "open" and open_source.status()["serving"] == READY
+    assert open_source.status()["mode"] == "open" and open_source.status()["serving"] == Serving.READY
     assert isinstance(local_source, StaticPolicy) and local_source.status()["mode"] == "local_only"
     assert allowed(local_source.current(), "t", "a")
 

@@ -16,7 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsec_sdk.runtime.config import Config, ValidationMode
 from authsec_sdk.runtime.errors import IssuerUnavailableError, TokenInactiveError, TokenInvalidError
-from authsec_sdk.runtime.tokens import Introspector, TokenValidator
+from authsec_sdk.runtime.tokens import TokenValidator
+from authsec_sdk.runtime.tokens.introspection import Introspector
 from authsec_sdk.testing import LocalIssuer
 from authsec_sdk.testing.issuer import Fault
 

@@ -22,7 +22,8 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from authsec_sdk.runtime.config import Config, ValidationMode
 from authsec_sdk.runtime.errors import IssuerUnavailableError, TokenInvalidError
 from authsec_sdk.runtime.principal import Principal
-from authsec_sdk.runtime.tokens import JWKSStore, TokenValidator
+from authsec_sdk.runtime.tokens import TokenValidator
+from authsec_sdk.runtime.tokens.jwks import JWKSStore
 from authsec_sdk.testing import LocalIssuer, SigningKey, generate_key
 from authsec_sdk.testing.issuer import Fault
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from authsec_sdk.runtime.errors import TokenInvalidError
-from authsec_sdk.runtime.tokens import JWTParseError, check_claims, parse_jwt, principal_from_claims
 from authsec_sdk.runtime.tokens.cache import TokenCache
+from authsec_sdk.runtime.tokens.claims import check_claims, principal_from_claims
+from authsec_sdk.runtime.tokens.jwt_parse import JWTParseError, parse_jwt
 
 ISSUER = "https://issuer.example"
 RESOURCE = "https://api.example/mcp"

@@ -8,8 +8,9 @@ import httpx
 from anyio.abc import TaskGroup
 
 from ..config import Config, PolicyMode
+from .remote import RemotePolicy
 from .rules import ToolPolicy
-from .scope_matrix import READY, RemotePolicy
+from .serving import Serving
 
 
 class PolicySource(Protocol):
@@ -45,10 +46,10 @@ class StaticPolicy:
         mode = PolicyMode.OPEN if self._policy.open else PolicyMode.LOCAL_ONLY
         return {
             "mode": mode.value,
-            "serving": READY,
+            "serving": Serving.READY,
             "generation": self._policy.generation,
             "fetched_at": None,
-            "policy_state": READY,
+            "policy_state": Serving.READY.value,
             "policy_complete": True,
             "reason": None,
             "stale": False,

@@ -1,9 +1,9 @@
 """The remote scope matrix: the AuthSec backend's ``sdk-policy`` document, fetched and cached.
 
-Two layers. The pure one reads a policy document (`read_policy_document`,
-`parse_policy_document`) and decides, from a `CacheState` and the time, what a request is
-judged with (`judge`) and whether a refresh is due (`CacheState.refresh_due`). The thin
-async shell, `RemotePolicy`, fetches at startup and lazily in the background.
+Two layers. The pure one decides, from a `CacheState` and the time, what a request is
+judged with (`judge`) and whether a refresh is due (`CacheState.refresh_due`); reading the
+document itself is `document.read_policy_document`. The thin async shell, `RemotePolicy`,
+fetches at startup and lazily in the background.
 
 Cache behaviour (both remote modes):
 
@@ -33,18 +33,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from anyio.abc import TaskGroup
 
+from ..backend import BackendError, get_policy
 from ..config import Config
 from ..errors import PolicyIncompleteError, PolicyUnavailableError
-from ..upstream import UpstreamError, fetch_json
-from .rules import ToolPolicy, ToolRule, union_in_order
+from .document import PolicyDocument, read_policy_document
+from .rules import ToolPolicy
+from .serving import Serving
 
 logger = logging.getLogger("authsec.policy")
 
@@ -53,149 +53,7 @@ BACKOFF_BASE = 1.0
 #: Longest retry delay after failed fetches (never more than the TTL).
 BACKOFF_CAP = 60.0
 
-READY, STALE, INCOMPLETE, UNAVAILABLE, LOCAL_FALLBACK = (
-    "ready",
-    "stale",
-    "incomplete",
-    "unavailable",
-    "local_fallback",
-)
 
-
-class PolicyDocumentError(ValueError):
-    """An ``sdk-policy`` answer that cannot be read as a policy; the message says where."""
-
-
-class PolicyFetchError(Exception):
-    """Fetching the policy failed; the message says why and never carries credentials."""
-
-
-# ---------------------------------------------------------------------------- document
-@dataclass(frozen=True)
-class PolicyDocument:
-    """What one ``sdk-policy`` answer says, complete or not."""
-
-    policy: ToolPolicy
-    state: str
-    complete: bool
-    reason: str = ""
-
-    def enforceable(self) -> ToolPolicy:
-        """The policy to judge calls with; an incomplete document denies everything."""
-        if not self.complete:
-            raise PolicyIncompleteError(self.state, self.reason)
-        return self.policy
-
-
-def parse_policy_document(data: Any) -> ToolPolicy:
-    """The policy an ``sdk-policy`` answer enforces.
-
-    Raises `PolicyDocumentError` for a malformed document and `PolicyIncompleteError`
-    (carrying ``state`` and ``reason``) for ``policy_complete: false``.
-    """
-    return read_policy_document(data).enforceable()
-
-
-def read_policy_document(data: Any) -> PolicyDocument:
-    """Read either document shape without judging completeness.
-
-    The new shape carries ``tool_policy`` (a list of ``{name, is_public, required_scopes}``)
-    and ``state`` / ``policy_complete`` / ``reason``; the older shape is only
-    ``{"tools": {name: [scopes]}}`` and counts as complete. ``tool_policy`` wins when both
-    are present. A tool neither public nor scoped, or not listed, is denied. The older shape
-    reads like ``Config.tool_scopes``: an empty scope list makes the tool public, as the
-    other AuthSec SDKs read it.
-    """
-    if not isinstance(data, Mapping):
-        raise PolicyDocumentError(f"the policy document must be a JSON object, got {type(data).__name__}")
-    new_shape = "tool_policy" in data or "state" in data
-    complete = _complete_flag(data, new_shape)
-    if "tool_policy" in data:
-        rules = _rules_from_tool_policy(data["tool_policy"])
-    elif "tools" in data:
-        rules = _rules_from_tools_map(data["tools"])
-    elif complete:
-        raise PolicyDocumentError("a complete policy document needs 'tool_policy' or 'tools'")
-    else:
-        rules = {}
-    scopes_supported = _string_list(data.get("scopes_supported", []), "scopes_supported")
-    policy = ToolPolicy(
-        rules=rules,
-        scopes_supported=union_in_order(scopes_supported, *(sorted(r.scopes) for r in rules.values())),
-        generation=_generation(data.get("generation")),
-    )
-    state = _optional_string(data, "state") or (READY if complete else INCOMPLETE)
-    return PolicyDocument(
-        policy=policy, state=state, complete=complete, reason=_optional_string(data, "reason")
-    )
-
-
-def _complete_flag(data: Mapping[str, Any], new_shape: bool) -> bool:
-    """``policy_complete``; required in the new shape so a missing flag never reads as complete."""
-    value = data.get("policy_complete", None if new_shape else True)
-    if not isinstance(value, bool):
-        raise PolicyDocumentError(f"'policy_complete' must be true or false, got {value!r}")
-    return value
-
-
-def _rules_from_tool_policy(entries: Any) -> dict[str, ToolRule]:
-    if not isinstance(entries, list):
-        raise PolicyDocumentError("'tool_policy' must be a list")
-    rules: dict[str, ToolRule] = {}
-    for index, entry in enumerate(entries):
-        where = f"tool_policy[{index}]"
-        if not isinstance(entry, Mapping):
-            raise PolicyDocumentError(f"{where} must be an object")
-        name = _tool_name(entry.get("name"), where, rules)
-        public = entry.get("is_public", False)
-        if not isinstance(public, bool):
-            raise PolicyDocumentError(f"{where}.is_public must be true or false")
-        scopes = _string_list(entry.get("required_scopes") or [], f"{where}.required_scopes")
-        rules[name] = ToolRule(public=public, scopes=frozenset(scopes))
-    return rules
-
-
-def _rules_from_tools_map(tools: Any) -> dict[str, ToolRule]:
-    if not isinstance(tools, Mapping):
-        raise PolicyDocumentError("'tools' must be an object mapping tool names to scope lists")
-    rules: dict[str, ToolRule] = {}
-    for name, scopes in tools.items():
-        _tool_name(name, "tools", rules)
-        required = _string_list(scopes, f"tools[{name!r}]")
-        rules[name] = ToolRule(public=not required, scopes=frozenset(required))
-    return rules
-
-
-def _tool_name(name: Any, where: str, seen: Mapping[str, ToolRule]) -> str:
-    if not isinstance(name, str) or not name:
-        raise PolicyDocumentError(f"{where} has a tool name that is not a non-empty string: {name!r}")
-    if name in seen:
-        raise PolicyDocumentError(f"{where} lists tool {name!r} twice")
-    return name
-
-
-def _string_list(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
-        raise PolicyDocumentError(f"{where} must be a list of non-empty strings")
-    return value
-
-
-def _optional_string(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise PolicyDocumentError(f"{key!r} must be a string")
-    return value
-
-
-def _generation(value: Any) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise PolicyDocumentError(f"'generation' must be an integer, got {value!r}")
-    return value
-
-
-# ---------------------------------------------------------------------------- cache (pure)
 def backoff_delay(failures: int, ttl: float) -> float:
     """Seconds to wait before retrying after ``failures`` consecutive failed fetches.
 
@@ -231,7 +89,7 @@ class CacheState:
 
 def judge(
     cache: CacheState, now: float, *, ttl: float, max_staleness: float, fallback: ToolPolicy | None
-) -> tuple[str, ToolPolicy | PolicyUnavailableError]:
+) -> tuple[Serving, ToolPolicy | PolicyUnavailableError]:
     """What a request is judged with now, and the serving state's name (for logs and health).
 
     The cached document serves until ``ttl + max_staleness`` after it was fetched; past that,
@@ -240,39 +98,13 @@ def judge(
     doc = cache.document
     if doc is not None and cache.fetched_at is not None and now < cache.fetched_at + ttl + max_staleness:
         if not doc.complete:
-            return INCOMPLETE, PolicyIncompleteError(doc.state, doc.reason)
-        return (STALE if cache.failures else READY), doc.policy
+            return Serving.INCOMPLETE, PolicyIncompleteError(doc.state, doc.reason)
+        return (Serving.STALE if cache.failures else Serving.READY), doc.policy
     if fallback is not None:
-        return LOCAL_FALLBACK, fallback
-    return UNAVAILABLE, PolicyUnavailableError("policy_unavailable")
+        return Serving.LOCAL_FALLBACK, fallback
+    return Serving.UNAVAILABLE, PolicyUnavailableError("policy_unavailable")
 
 
-# ---------------------------------------------------------------------------- backend HTTP
-def backend_url(cfg: Config, leaf: str) -> str:
-    """``{authorization_server}/authsec/resource-servers/{id}/{leaf}``: the backend's SDK endpoints."""
-    base = cfg.effective_authorization_server.rstrip("/")
-    return f"{base}/authsec/resource-servers/{quote(cfg.resource_server_id, safe='')}/{leaf}"
-
-
-def backend_auth(cfg: Config) -> httpx.BasicAuth:
-    """HTTP Basic with the introspection client credentials, as the backend expects."""
-    return httpx.BasicAuth(cfg.introspection_client_id, cfg.introspection_client_secret)
-
-
-async def fetch_policy_document(http: httpx.AsyncClient, cfg: Config) -> PolicyDocument:
-    """GET the ``sdk-policy`` document; any failure is a `PolicyFetchError` naming the URL and why."""
-    url = backend_url(cfg, "sdk-policy")
-    try:
-        data = await fetch_json(http, "GET", url, within=cfg.http_timeout, auth=backend_auth(cfg))
-    except UpstreamError as exc:
-        raise PolicyFetchError(f"GET {url}: {exc}") from exc
-    try:
-        return read_policy_document(data)
-    except PolicyDocumentError as exc:
-        raise PolicyFetchError(f"GET {url}: malformed policy document: {exc}") from exc
-
-
-# ---------------------------------------------------------------------------- the source
 class RemotePolicy:
     """`PolicySource` for the remote modes: the backend's policy, cached and refreshed lazily.
 
@@ -287,7 +119,7 @@ class RemotePolicy:
         self._task_group: TaskGroup | None = None
         self._http: httpx.AsyncClient | None = None
         self._refreshing = False
-        self._reported: tuple[str, int | None] | None = None
+        self._reported: tuple[Serving, int | None] | None = None
 
     async def start(self, task_group: TaskGroup, http: httpx.AsyncClient) -> None:
         """Fetch once; without a fallback a failure refuses startup."""
@@ -329,7 +161,7 @@ class RemotePolicy:
         }
 
     # ------------------------------------------------------------------ internals
-    def _judge(self, now: float) -> tuple[str, ToolPolicy | PolicyUnavailableError]:
+    def _judge(self, now: float) -> tuple[Serving, ToolPolicy | PolicyUnavailableError]:
         return judge(
             self._cache,
             now,
@@ -356,16 +188,14 @@ class RemotePolicy:
         """One fetch; its outcome lands in the cache. Never raises (a refresh must not crash the app)."""
         assert self._http is not None
         try:
-            document = await fetch_policy_document(self._http, self._cfg)
+            document = await get_policy(self._http, self._cfg, read_policy_document)
         except Exception as exc:
-            error = (
-                str(exc) if isinstance(exc, PolicyFetchError) else f"unexpected {type(exc).__name__}: {exc}"
-            )
+            error = str(exc) if isinstance(exc, BackendError) else f"unexpected {type(exc).__name__}: {exc}"
             self._cache = self._cache.failed(error, time.monotonic(), self._cfg.scope_matrix_ttl)
         else:
             self._cache = self._cache.succeeded(document, time.monotonic())
 
-    def _report(self, now: float) -> tuple[str, ToolPolicy | PolicyUnavailableError]:
+    def _report(self, now: float) -> tuple[Serving, ToolPolicy | PolicyUnavailableError]:
         """Judge, and log the serving state when it differs from the last one logged."""
         serving, outcome = self._judge(now)
         doc = self._cache.document
@@ -376,22 +206,22 @@ class RemotePolicy:
         return serving, outcome
 
 
-def _log_state(serving: str, cache: CacheState, cfg: Config) -> None:
+def _log_state(serving: Serving, cache: CacheState, cfg: Config) -> None:
     doc = cache.document
     generation = doc.policy.generation if doc else None
-    if serving == READY:
+    if serving is Serving.READY:
         logger.info("scope matrix ready (generation %s)", generation)
-    elif serving == STALE:
+    elif serving is Serving.STALE:
         logger.warning(
             "scope matrix refresh failing, serving cached generation %s (at most %gs past its TTL): %s",
             generation,
             cfg.policy_max_staleness,
             cache.last_error,
         )
-    elif serving == INCOMPLETE:
+    elif serving is Serving.INCOMPLETE:
         assert doc is not None
         logger.warning("policy incomplete (state=%s%s): denying every tool call", doc.state, _reason(doc))
-    elif serving == LOCAL_FALLBACK:
+    elif serving is Serving.LOCAL_FALLBACK:
         logger.warning("scope matrix unavailable, serving local tool_scopes: %s", cache.last_error)
     else:
         logger.error("scope matrix unavailable, refusing every tool call: %s", cache.last_error)
