@@ -68,8 +68,14 @@ class Runtime:
         return advertisable(union_in_order(self.cfg.supported_scopes, from_policy))
 
     def health(self) -> dict[str, Any]:
-        """A snapshot for health checks: readiness and the policy source's state."""
-        return {"ready": self.ready, "policy": self.policy.status()}
+        """A snapshot for health checks: readiness, the policy source's state and, once running
+        with introspection, the introspection endpoint's (``credentials_rejected`` names a
+        cause no retry will cure)."""
+        health: dict[str, Any] = {"ready": self.ready, "policy": self.policy.status()}
+        introspection = self._validator.introspection_status() if self._validator is not None else None
+        if introspection is not None:
+            health["introspection"] = introspection
+        return health
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -7,14 +7,28 @@ Callers turn it into their own error (503 for tokens, a refusal to start for the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import anyio
 import httpx
 
+#: RFC 6749 §5.2 ``error`` characters (%x20-21 / %x23-5B / %x5D-7E), at a sane length.
+_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
+
 
 class UpstreamError(Exception):
-    """The upstream call failed; ``str(exc)`` says why, safely."""
+    """The upstream call failed; ``str(exc)`` says why, safely.
+
+    ``status`` is the HTTP status when an answer came, and ``error`` the OAuth ``error``
+    code in its JSON body (RFC 6749 §5.2) when it had a well-formed one: callers tell a
+    refused request from refused credentials or an outage by them.
+    """
+
+    def __init__(self, reason: str, *, status: int | None = None, error: str = "") -> None:
+        super().__init__(reason)
+        self.status = status
+        self.error = error
 
 
 async def send(
@@ -31,7 +45,9 @@ async def send(
     except (httpx.HTTPError, TimeoutError) as exc:
         raise UpstreamError(_describe(exc, within)) from exc
     if not response.is_success:
-        raise UpstreamError(f"HTTP {response.status_code}")
+        raise UpstreamError(
+            f"HTTP {response.status_code}", status=response.status_code, error=_oauth_error(response)
+        )
     return response
 
 
@@ -39,11 +55,21 @@ async def fetch_json(http: httpx.AsyncClient, method: str, url: str, *, within: 
     """The JSON answer of a ``200 OK``; anything else is an `UpstreamError`."""
     response = await send(http, method, url, within=within, headers={"Accept": "application/json"}, **kwargs)
     if response.status_code != 200:
-        raise UpstreamError(f"HTTP {response.status_code}")
+        raise UpstreamError(f"HTTP {response.status_code}", status=response.status_code)
     try:
         return response.json()
     except (ValueError, RecursionError):
         raise UpstreamError("answer is not JSON") from None
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    """The ``error`` code of an OAuth error answer, or "" when there is no well-formed one."""
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return ""
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else ""
 
 
 def _describe(exc: Exception, within: float) -> str:

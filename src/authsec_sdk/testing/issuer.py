@@ -33,7 +33,9 @@ from .authorization import AuthorizationServer
 from .backend import LocalBackend
 from .server import ServerThread
 
-Fault = Literal["down", "slow", "http_500", "malformed"]
+#: "http_400" answers ``400 invalid_request``; "invalid_client" answers ``400 invalid_client``,
+#: as some servers refuse bad client credentials instead of RFC 7662's 401.
+Fault = Literal["down", "slow", "http_500", "malformed", "http_400", "invalid_client"]
 
 #: How long a "slow" endpoint waits before answering: longer than any sane client timeout.
 SLOW_SECONDS = 3.0
@@ -108,6 +110,9 @@ class LocalIssuer:
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.faults = Faults()
+        #: False makes introspection answer JWTs with ``400 unsupported_token_type``, as
+        #: issuers that introspect only their opaque tokens do (oidc-provider, for one).
+        self.introspects_jwts = True
         self.counters = Counters()
         self._lock = threading.Lock()
         self._keys: list[SigningKey] = [generate_key(algorithm)]
@@ -311,6 +316,9 @@ class LocalIssuer:
             return Response(status_code=503)
         if fault == "http_500":
             return Response("internal error", status_code=500)
+        if fault in ("http_400", "invalid_client"):
+            error = "invalid_request" if fault == "http_400" else "invalid_client"
+            return JSONResponse({"error": error}, status_code=400)
         return Response("{not json", media_type="application/json")
 
     async def _jwks(self, request: Request) -> Response:
@@ -331,4 +339,6 @@ class LocalIssuer:
         token = form.get("token")
         if not isinstance(token, str) or not token:
             return JSONResponse({"error": "invalid_request"}, status_code=400)
+        if not self.introspects_jwts and token.count(".") == 2:
+            return JSONResponse({"error": "unsupported_token_type"}, status_code=400)
         return JSONResponse(self.introspection_answer(token))

@@ -2,8 +2,9 @@
 
 The token travels only in the POST body, the resource server authenticates with HTTP
 Basic, and only a JSON ``true`` in ``active`` counts. Any trouble reaching the issuer or
-reading its answer is `IssuerUnavailableError` (503), never a pass: we cannot tell a
-revoked token from a good one without an answer.
+reading its answer, and a refusal of our credentials, is `IssuerUnavailableError` (503),
+never a pass: we cannot tell a revoked token from a good one without an answer. A 400
+is the issuer refusing this one token (RFC 6749 §5.2), so that token gets 401.
 """
 
 from __future__ import annotations
@@ -16,12 +17,20 @@ from typing import Any
 import httpx
 
 from ..config import Config
-from ..errors import IssuerUnavailableError, TokenInactiveError
+from ..errors import IssuerUnavailableError, TokenInactiveError, TokenInvalidError
 from ..upstream import UpstreamError, fetch_json
 from .cache import TokenCache
 from .claims import check_claims
+from .jwt_parse import JWTParseError, parse_jwt
 
 logger = logging.getLogger("authsec.tokens.introspection")
+
+
+#: What `Introspector.status` reports: answering, failing, or refusing our credentials.
+OK, FAILING, CREDENTIALS_REJECTED = "ok", "failing", "credentials_rejected"
+#: OAuth error codes that mean our own client authentication failed, whatever the status
+#: (some servers answer ``400 invalid_client`` instead of RFC 7662's 401).
+_CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 
 
 class Introspector:
@@ -35,22 +44,28 @@ class Introspector:
         self._audiences = cfg.accepted_audiences
         self._leeway = cfg.clock_leeway
         self._http = http
-        #: Whether the last call failed: an outage is logged when it starts and ends, not
-        #: once per request, so a down issuer cannot flood the logs.
-        self._failing = False
+        #: OK, FAILING or CREDENTIALS_REJECTED: an outage is logged when it starts and ends,
+        #: not once per request, so a down issuer cannot flood the logs.
+        self._state = OK
+        self._last_error: str | None = None
+        self._refusal_explained = False
         self._cache_ttl = cfg.introspection_cache_ttl
         # A TTL of 0 turns caching off: a cache of size 0 stores nothing.
         self._cache: TokenCache[Mapping[str, Any]] = TokenCache(
             cfg.token_cache_size if cfg.introspection_cache_ttl > 0 else 0
         )
 
+    def status(self) -> dict[str, Any]:
+        """For health checks: ``state`` (ok, failing, credentials_rejected) and the failure's reason."""
+        return {"state": self._state, "last_error": self._last_error}
+
     async def introspect(self, token: str, *, require_aud: bool) -> Mapping[str, Any]:
         """The issuer's answer for an active ``token`` that is for us.
 
         ``iss``, ``exp``, ``nbf`` and ``aud`` are checked when present; ``require_aud``
         rejects an answer without ``aud`` (use it unless the audience was verified some
-        other way). Raises `TokenInactiveError`, `TokenInvalidError` or
-        `IssuerUnavailableError`.
+        other way). Raises `TokenInactiveError`, `TokenInvalidError` (also when the issuer
+        refuses to introspect the token: HTTP 400) or `IssuerUnavailableError`.
         """
         now = time.time()
         answer = self._cache.get(token, now)
@@ -89,18 +104,62 @@ class Introspector:
                 auth=self._auth,
             )
         except UpstreamError as exc:
-            raise self._unavailable(str(exc)) from exc
+            if exc.status in (401, 403) or exc.error in _CREDENTIAL_ERRORS:
+                raise self._unavailable(CREDENTIALS_REJECTED, _with_code(exc)) from exc
+            if exc.status == 400:
+                self._answering()
+                raise self._refused(token, exc) from exc
+            raise self._unavailable(FAILING, str(exc)) from exc
         if not isinstance(answer, dict):
-            raise self._unavailable("answer is not a JSON object")
-        if self._failing:
-            self._failing = False
-            logger.info("token introspection recovered")
+            raise self._unavailable(FAILING, "answer is not a JSON object")
+        self._answering()
         return answer
 
-    def _unavailable(self, reason: str) -> IssuerUnavailableError:
-        if self._failing:
+    def _answering(self) -> None:
+        if self._state != OK:
+            self._state, self._last_error = OK, None
+            logger.info("token introspection recovered")
+
+    def _refused(self, token: str, exc: UpstreamError) -> TokenInvalidError:
+        """A 400 is about this token, not an outage: 401 for it. The first is explained, as it
+        usually means the issuer introspects no JWTs at all (oidc-provider, for one)."""
+        if not self._refusal_explained:
+            self._refusal_explained = True
+            if _is_jwt(token):
+                logger.warning(
+                    "token introspection refused a JWT (%s): this issuer does not introspect JWT "
+                    "access tokens: use JWT_ONLY or JWT_OR_INTROSPECT",
+                    _with_code(exc),
+                )
+            else:
+                logger.warning("introspection refused the token (%s)", _with_code(exc))
+        return TokenInvalidError("introspection refused the token")
+
+    def _unavailable(self, state: str, reason: str) -> IssuerUnavailableError:
+        self._last_error = reason
+        if self._state == state:
             logger.debug("token introspection failed: %s", reason)
         else:
-            self._failing = True
-            logger.warning("token introspection failed: %s; requests get 503 until it recovers", reason)
+            self._state = state
+            if state == CREDENTIALS_REJECTED:
+                logger.warning(
+                    "token introspection credentials rejected (%s): check introspection_client_id "
+                    "and introspection_client_secret; requests get 503 until it recovers",
+                    reason,
+                )
+            else:
+                logger.warning("token introspection failed: %s; requests get 503 until it recovers", reason)
         return IssuerUnavailableError("token introspection unavailable")
+
+
+def _with_code(exc: UpstreamError) -> str:
+    """``HTTP 400 unsupported_token_type``: the status and the OAuth error code, if any."""
+    return f"{exc} {exc.error}" if exc.error else str(exc)
+
+
+def _is_jwt(token: str) -> bool:
+    try:
+        parse_jwt(token)
+    except JWTParseError:
+        return False
+    return True

@@ -47,6 +47,10 @@ class TokenValidator:
         self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http)) if uses_jwt else None
         self._introspector = Introspector(cfg, http) if uses_introspection else None
 
+    def introspection_status(self) -> dict[str, Any] | None:
+        """The introspection endpoint's state for health checks; None when it is not used."""
+        return self._introspector.status() if self._introspector is not None else None
+
     async def validate(self, token: str) -> Principal:
         """The principal for ``token``; raises `TokenInvalidError` or `IssuerUnavailableError`."""
         try:
