@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ..backend import basic_auth
 from ..config import Config
 from ..errors import IssuerUnavailableError, TokenInactiveError, TokenInvalidError
 from ..upstream import UpstreamError, fetch_json
@@ -38,7 +39,7 @@ class Introspector:
 
     def __init__(self, cfg: Config, http: httpx.AsyncClient) -> None:
         self._url = cfg.introspection_url
-        self._auth = httpx.BasicAuth(cfg.introspection_client_id, cfg.introspection_client_secret)
+        self._auth = basic_auth(cfg)
         self._timeout = cfg.http_timeout
         self._issuer = cfg.issuer
         self._audiences = cfg.accepted_audiences
