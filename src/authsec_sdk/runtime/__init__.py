@@ -1,9 +1,9 @@
-"""The AuthSec runtime API: protect an MCP endpoint with `mount_mcp`.
+"""The AuthSec runtime API: protect an MCP endpoint with `mount_mcp`. ``__all__`` is the public surface.
 
 from authsec_sdk.runtime import Config, PolicyMode, ValidationMode, mount_mcp
 """
 
-from .asgi import AuthSecMiddleware
+from .asgi.responses import error_answer
 from .config import Config, PolicyMode, ValidationMode, from_env
 from .errors import (
     AuthSecError,
@@ -14,6 +14,7 @@ from .errors import (
     PolicyUnavailableError,
     TokenInactiveError,
     TokenInvalidError,
+    ToolNotPermittedError,
 )
 from .manifest_tool import ManifestTool
 from .mount import mount_mcp
@@ -22,7 +23,6 @@ from .service import Runtime
 
 __all__ = [
     "AuthSecError",
-    "AuthSecMiddleware",
     "Config",
     "InsufficientScopeError",
     "InvalidRequestError",
@@ -35,7 +35,9 @@ __all__ = [
     "Runtime",
     "TokenInactiveError",
     "TokenInvalidError",
+    "ToolNotPermittedError",
     "ValidationMode",
+    "error_answer",
     "from_env",
     "mount_mcp",
     "principal_from_context",

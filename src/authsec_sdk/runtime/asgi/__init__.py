@@ -1,5 +1,1 @@
 """The HTTP edge: body inspection, error answers and the middleware."""
-
-from .middleware import STATE_KEY, AuthSecMiddleware
-
-__all__ = ["STATE_KEY", "AuthSecMiddleware"]
