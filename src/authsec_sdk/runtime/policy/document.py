@@ -47,8 +47,7 @@ def read_policy_document(data: Any) -> PolicyDocument:
     and ``state`` / ``policy_complete`` / ``reason``; the older shape is only
     ``{"tools": {name: [scopes]}}`` and counts as complete. ``tool_policy`` wins when both
     are present. A tool neither public nor scoped, or not listed, is denied. The older shape
-    reads like ``Config.tool_scopes``: an empty scope list makes the tool public, as the
-    other AuthSec SDKs read it.
+    reads like ``Config.tool_scopes``: an empty scope list makes the tool public.
     """
     if not isinstance(data, Mapping):
         raise PolicyDocumentError(f"the policy document must be a JSON object, got {type(data).__name__}")
