@@ -9,6 +9,7 @@ process over ASGI, so the numbers are the middleware's own cost, not the network
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -117,7 +118,7 @@ async def main() -> None:
         tokens = [issuer.mint(scopes=["notes:read"], audience=RESOURCE) for _ in range(ROUNDS * PER_ROUND)]
         public_key = issuer.current_key.private_key.public_key()
         async with httpx.AsyncClient() as http:
-            verifier = JWTVerifier(cfg.replace(token_cache_size=1), JWKSStore(cfg, http))
+            verifier = JWTVerifier(dataclasses.replace(cfg, token_cache_size=1), JWKSStore(cfg, http))
             await verifier.verify(token)  # fetch the keys once
             ours_iter = iter(tokens)
             pyjwt_iter = iter(tokens)

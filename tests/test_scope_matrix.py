@@ -3,6 +3,7 @@ against the local AuthSec backend over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -452,7 +453,7 @@ def test_policy_source_for_each_mode(issuer: LocalIssuer) -> None:
     remote = remote_config(issuer)
     assert isinstance(policy_source_for(remote), RemotePolicy)
     fallback = policy_source_for(
-        remote.replace(policy_mode=PolicyMode.REMOTE_WITH_LOCAL_FALLBACK, tool_scopes={"t": []})
+        dataclasses.replace(remote, policy_mode=PolicyMode.REMOTE_WITH_LOCAL_FALLBACK, tool_scopes={"t": []})
     )
     assert isinstance(fallback, RemotePolicy)
     assert fallback.status()["mode"] == "remote_with_local_fallback"
