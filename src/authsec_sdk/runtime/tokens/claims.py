@@ -2,7 +2,8 @@
 
 Pure functions of their inputs (the clock is a parameter) so both validation paths
 apply exactly the same rules. Error descriptions are fixed strings: they reach the
-client's WWW-Authenticate header, so they never echo claim values.
+client's WWW-Authenticate header, so they never echo claim values; the values that
+failed go into the error's log-only ``detail``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import TokenInvalidError
+from ..logsafe import shown
 from ..principal import Claims, Principal
+from .refusal import RefusedTokenError
 
 
 def check_claims(
@@ -34,21 +37,30 @@ def check_claims(
     always checked. Introspection answers may omit them, JWTs may not.
     """
     if ("iss" in claims or require_iss) and claims.get("iss") != issuer:
-        raise TokenInvalidError("issuer mismatch")
+        raise RefusedTokenError("issuer mismatch", f"iss {shown(claims.get('iss'))}, expected {issuer!r}")
     if ("aud" in claims or require_aud) and not audiences.intersection(audience_of(claims)):
-        raise TokenInvalidError("audience mismatch")
+        expected = sorted(audiences)
+        raise RefusedTokenError(
+            "audience mismatch", f"aud {shown(claims.get('aud'))}, expected one of {expected}"
+        )
     exp = _time_claim(claims, "exp")
     if exp is None:
         if require_exp:
             raise TokenInvalidError("token has no expiry")
     elif exp <= now - leeway:
-        raise TokenInvalidError("token expired")
+        raise RefusedTokenError(
+            "token expired", f"exp {exp:.0f} was {now - exp:.0f}s ago, leeway {leeway:g}s"
+        )
     nbf = _time_claim(claims, "nbf")
     if nbf is not None and nbf > now + leeway:
-        raise TokenInvalidError("token not yet valid")
+        raise RefusedTokenError(
+            "token not yet valid", f"nbf {nbf:.0f} is {nbf - now:.0f}s ahead, leeway {leeway:g}s"
+        )
     iat = _time_claim(claims, "iat")
     if iat is not None and iat > now + leeway:
-        raise TokenInvalidError("token issued in the future")
+        raise RefusedTokenError(
+            "token issued in the future", f"iat {iat:.0f} is {iat - now:.0f}s ahead, leeway {leeway:g}s"
+        )
 
 
 def principal_from_claims(claims: Mapping[str, Any], *, active: bool = True) -> Principal:
@@ -101,12 +113,13 @@ def _time_claim(claims: Mapping[str, Any], name: str) -> float | None:
     if name not in claims:
         return None
     value = claims[name]
+    invalid = RefusedTokenError(f"invalid {name} claim", f"{name} {shown(value)}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TokenInvalidError(f"invalid {name} claim")
+        raise invalid
     try:
         number = float(value)
     except OverflowError:
-        raise TokenInvalidError(f"invalid {name} claim") from None
+        raise invalid from None
     if not math.isfinite(number):
-        raise TokenInvalidError(f"invalid {name} claim")
+        raise invalid
     return number

@@ -18,11 +18,12 @@ import httpx
 
 from ..backend import basic_auth
 from ..config import Config
-from ..errors import IssuerUnavailableError, TokenInactiveError, TokenInvalidError
+from ..errors import IssuerUnavailableError, TokenInactiveError
 from ..upstream import UpstreamError, fetch_json
 from .cache import TokenCache
 from .claims import check_claims
 from .jwt_parse import JWTParseError, parse_jwt
+from .refusal import RefusedTokenError
 
 logger = logging.getLogger("authsec.tokens.introspection")
 
@@ -121,7 +122,7 @@ class Introspector:
             self._state, self._last_error = OK, None
             logger.info("token introspection recovered")
 
-    def _refused(self, token: str, exc: UpstreamError) -> TokenInvalidError:
+    def _refused(self, token: str, exc: UpstreamError) -> RefusedTokenError:
         """A 400 is about this token, not an outage: 401 for it. The first is explained, as it
         usually means the issuer introspects no JWTs at all (oidc-provider, for one)."""
         if not self._refusal_explained:
@@ -134,7 +135,7 @@ class Introspector:
                 )
             else:
                 logger.warning("introspection refused the token (%s)", _with_code(exc))
-        return TokenInvalidError("introspection refused the token")
+        return RefusedTokenError("introspection refused the token", _with_code(exc))
 
     def _unavailable(self, state: str, reason: str) -> IssuerUnavailableError:
         self._last_error = reason

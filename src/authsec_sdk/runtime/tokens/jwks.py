@@ -24,8 +24,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from ..config import SUPPORTED_ALGORITHMS, Config
-from ..errors import IssuerUnavailableError, TokenInvalidError
+from ..errors import IssuerUnavailableError
+from ..logsafe import shown
 from ..upstream import UpstreamError, fetch_json
+from .refusal import RefusedTokenError
 
 logger = logging.getLogger("authsec.tokens.jwks")
 
@@ -122,7 +124,9 @@ class JWKSStore:
             return found
         if self._keys is None or self._failing:
             raise IssuerUnavailableError("signing keys unavailable")
-        raise TokenInvalidError("unknown signing key")
+        raise RefusedTokenError(
+            "unknown signing key", f"kid {shown(kid)}, alg {alg}: no such key among {len(self._keys)} usable"
+        )
 
     def is_current(self, key: VerificationKey) -> bool:
         """Whether ``key`` is still published: an identity check, cheap enough for every cache hit."""

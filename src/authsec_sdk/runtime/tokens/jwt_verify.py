@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import Config
-from ..errors import TokenInvalidError
+from ..logsafe import shown
 from ..principal import Principal
 from .cache import TokenCache
 from .claims import check_claims, principal_from_claims
 from .jwks import JWKSStore, VerificationKey, verification_algorithms
 from .jwt_parse import ParsedJWT, parse_jwt
+from .refusal import RefusedTokenError
 
 _TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
@@ -67,19 +68,20 @@ class JWTVerifier:
         header = parsed.header
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._algorithms:
-            raise TokenInvalidError("signing algorithm not allowed")
+            raise RefusedTokenError("signing algorithm not allowed", f"alg {shown(alg)}")
         if "crit" in header:
-            raise TokenInvalidError("unsupported critical header")
+            raise RefusedTokenError("unsupported critical header", f"crit {shown(header['crit'])}")
         self._check_type(header.get("typ"))
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
-            raise TokenInvalidError("invalid key id")
+            raise RefusedTokenError("invalid key id", f"kid {shown(kid)}")
         key = await self._jwks.get_key(kid, alg)
         if not self._algorithms[alg].verify(parsed.signing_input, key.key, parsed.signature):
-            raise TokenInvalidError("invalid signature")
+            raise RefusedTokenError("invalid signature", f"kid {shown(kid)}, alg {alg}")
         claims = parsed.claims
-        if self._strict and not all(name in claims for name in _RFC9068_CLAIMS):
-            raise TokenInvalidError("missing required claim")
+        missing = [name for name in _RFC9068_CLAIMS if name not in claims] if self._strict else []
+        if missing:
+            raise RefusedTokenError("missing required claim", f"no {', '.join(missing)}")
         check_claims(claims, issuer=self._issuer, audiences=self._audiences, now=now, leeway=self._leeway)
         return claims, key
 
@@ -89,4 +91,4 @@ class JWTVerifier:
             return
         accepted = _ACCESS_TOKEN_TYPES if self._strict else _TYPES
         if not isinstance(typ, str) or typ.lower() not in accepted:
-            raise TokenInvalidError("unsupported token type")
+            raise RefusedTokenError("unsupported token type", f"typ {shown(typ)}")

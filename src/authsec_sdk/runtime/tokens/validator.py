@@ -17,12 +17,14 @@ import httpx
 
 from ..config import Config, ValidationMode
 from ..errors import IssuerUnavailableError, TokenInvalidError
+from ..logsafe import RateLimitedLog
 from ..principal import Principal
 from .claims import principal_from_claims, scopes_of
 from .introspection import Introspector
 from .jwks import JWKSStore
 from .jwt_parse import JWTParseError
 from .jwt_verify import JWTVerifier
+from .refusal import RefusedTokenError
 
 logger = logging.getLogger("authsec.tokens")
 
@@ -46,20 +48,31 @@ class TokenValidator:
         uses_introspection = mode is not ValidationMode.JWT_ONLY
         self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http)) if uses_jwt else None
         self._introspector = Introspector(cfg, http) if uses_introspection else None
+        self._refusals = RateLimitedLog(logger)
+        self._failures = RateLimitedLog(logger)
 
     def introspection_status(self) -> dict[str, Any] | None:
         """The introspection endpoint's state for health checks; None when it is not used."""
         return self._introspector.status() if self._introspector is not None else None
 
     async def validate(self, token: str) -> Principal:
-        """The principal for ``token``; raises `TokenInvalidError` or `IssuerUnavailableError`."""
+        """The principal for ``token``; raises `TokenInvalidError` or `IssuerUnavailableError`.
+
+        Why a token was refused is logged at DEBUG, never with the token, and rate-limited:
+        clients choose how many bad tokens to send.
+        """
         try:
             return await self._strategy(token)
-        except (TokenInvalidError, IssuerUnavailableError):
+        except TokenInvalidError as exc:
+            detail = f" ({exc.detail})" if isinstance(exc, RefusedTokenError) else ""
+            self._refusals.log(logging.DEBUG, "token refused: %s%s", exc.description, detail)
+            raise
+        except IssuerUnavailableError:
             raise
         except Exception as exc:
             # The message could quote token data, so log the type and where it happened only.
-            logger.error(
+            self._failures.log(
+                logging.ERROR,
                 "token validation failed unexpectedly with %s; treated as invalid\n%s",
                 type(exc).__name__,
                 "".join(traceback.format_tb(exc.__traceback__)),
