@@ -113,6 +113,8 @@ class LocalIssuer:
         #: False makes introspection answer JWTs with ``400 unsupported_token_type``, as
         #: issuers that introspect only their opaque tokens do (oidc-provider, for one).
         self.introspects_jwts = True
+        #: Seconds the introspection endpoint takes to answer (a realistic, not failing, delay).
+        self.introspection_delay = 0.0
         self.counters = Counters()
         self._lock = threading.Lock()
         self._keys: list[SigningKey] = [generate_key(algorithm)]
@@ -328,6 +330,7 @@ class LocalIssuer:
 
     async def _introspect(self, request: Request) -> Response:
         self.counters.introspection += 1
+        await anyio.sleep(self.introspection_delay)
         broken = await self.apply_fault(self.faults.introspection)
         if broken is not None:
             return broken

@@ -24,7 +24,7 @@ class TokenCache(Generic[V]):
 
     def get(self, token: str, now: float) -> V | None:
         """The value stored for ``token`` if its deadline is still ahead of ``now``."""
-        key = _digest(token)
+        key = token_digest(token)
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -37,18 +37,19 @@ class TokenCache(Generic[V]):
 
     def discard(self, token: str) -> None:
         """Forget ``token``'s entry, if any (its value is no longer true)."""
-        self._entries.pop(_digest(token), None)
+        self._entries.pop(token_digest(token), None)
 
     def put(self, token: str, value: V, *, until: float) -> None:
         """Remember ``value`` for ``token`` until the epoch time ``until``."""
         if self._max_entries <= 0:
             return
-        key = _digest(token)
+        key = token_digest(token)
         self._entries[key] = (until, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
 
-def _digest(token: str) -> bytes:
+def token_digest(token: str) -> bytes:
+    """The key a token is known by in memory: never the token itself, and of fixed size."""
     return hashlib.sha256(token.encode()).digest()

@@ -20,10 +20,11 @@ from ..backend import basic_auth
 from ..config import Config
 from ..errors import IssuerUnavailableError, TokenInactiveError
 from ..upstream import UpstreamError, fetch_json
-from .cache import TokenCache
+from .cache import TokenCache, token_digest
 from .claims import check_claims
 from .jwt_parse import JWTParseError, parse_jwt
 from .refusal import RefusedTokenError
+from .singleflight import SingleFlight
 
 logger = logging.getLogger("authsec.tokens.introspection")
 
@@ -56,6 +57,7 @@ class Introspector:
         self._cache: TokenCache[Mapping[str, Any]] = TokenCache(
             cfg.token_cache_size if cfg.introspection_cache_ttl > 0 else 0
         )
+        self._flights: SingleFlight[Mapping[str, Any]] = SingleFlight()
 
     def status(self) -> dict[str, Any]:
         """For health checks: ``state`` (ok, failing, credentials_rejected) and the failure's reason."""
@@ -74,7 +76,8 @@ class Introspector:
         if answer is not None:
             self._check(answer, now, require_aud)
             return answer
-        answer = await self._ask(token)
+        # Concurrent requests with the same token share one call, and its answer or error.
+        answer = await self._flights.run(token_digest(token), lambda: self._ask(token))
         self._check(answer, now, require_aud)
         exp = answer.get("exp")  # already checked to be a number when present
         until = now + self._cache_ttl if exp is None else min(now + self._cache_ttl, exp)

@@ -16,11 +16,12 @@ from typing import Any
 from ..config import Config
 from ..logsafe import shown
 from ..principal import Principal
-from .cache import TokenCache
+from .cache import TokenCache, token_digest
 from .claims import check_claims, principal_from_claims
 from .jwks import JWKSStore, VerificationKey, verification_algorithms
 from .jwt_parse import ParsedJWT, parse_jwt
 from .refusal import RefusedTokenError
+from .singleflight import SingleFlight
 
 _TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
@@ -39,6 +40,7 @@ class JWTVerifier:
         self._strict = cfg.strict_rfc9068
         #: Verified principals with the key that verified them.
         self._cache: TokenCache[tuple[Principal, VerificationKey]] = TokenCache(cfg.token_cache_size)
+        self._flights: SingleFlight[Principal] = SingleFlight()
 
     async def verify(self, token: str) -> Principal:
         """The principal of ``token`` once its header, signature and claims all pass.
@@ -48,7 +50,8 @@ class JWTVerifier:
         cannot be fetched. A token verified before is answered from a cache without
         checking again: an entry is stored only after every check passed, is dropped at
         ``exp`` or as soon as its key is no longer published, and the other time checks
-        (``nbf``, ``iat``) cannot start failing later.
+        (``nbf``, ``iat``) cannot start failing later. Concurrent requests with the same
+        token not yet in the cache share one check.
         """
         now = time.time()
         cached = self._cache.get(token, now)
@@ -57,6 +60,9 @@ class JWTVerifier:
             if self._jwks.is_current(key):
                 return principal
             self._cache.discard(token)
+        return await self._flights.run(token_digest(token), lambda: self._verify_and_remember(token, now))
+
+    async def _verify_and_remember(self, token: str, now: float) -> Principal:
         claims, key = await self._verify_uncached(parse_jwt(token), now)
         principal = principal_from_claims(claims)
         self._cache.put(token, (principal, key), until=claims["exp"])
