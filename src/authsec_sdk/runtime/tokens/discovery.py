@@ -9,6 +9,7 @@ usable result refuses startup, with a message naming the URL and the cause.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -56,7 +57,7 @@ def resolve_endpoints(cfg: Config, document: Mapping[str, Any], source: str) -> 
         if not isinstance(value, str):
             raise ValueError(f"issuer metadata at {source} has a {_MEMBERS[name]} that is not a string")
         found[name] = value
-    resolved = cfg.replace(**found, discover_endpoints=False)
+    resolved = dataclasses.replace(cfg, **found, discover_endpoints=False)
     problems = endpoint_problems(resolved)
     if problems:
         raise ValueError(
