@@ -295,8 +295,10 @@ async def test_cached_answer_expires_with_its_ttl(issuer: LocalIssuer, http: htt
     assert issuer.counters.introspection == 2
 
 
-async def test_inactive_answers_are_not_cached(issuer: LocalIssuer, http: httpx.AsyncClient) -> None:
-    intro = introspector(issuer, http, introspection_cache_ttl=60)
+async def test_inactive_answers_are_not_kept_with_the_active_ones(
+    issuer: LocalIssuer, http: httpx.AsyncClient
+) -> None:
+    intro = introspector(issuer, http, introspection_cache_ttl=60, introspection_negative_ttl=0)
     for _ in range(2):
         with pytest.raises(TokenInactiveError):
             await intro.introspect("never-issued", require_aud=True)

@@ -96,6 +96,7 @@ _TYPED: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "AUTHSEC_MAX_BODY_BYTES": ("max_body_bytes", _integer),
     "AUTHSEC_HTTP_TIMEOUT": ("http_timeout", _number),
     "AUTHSEC_INTROSPECTION_CACHE_TTL": ("introspection_cache_ttl", _number),
+    "AUTHSEC_INTROSPECTION_NEGATIVE_TTL": ("introspection_negative_ttl", _number),
     "AUTHSEC_POLICY_MAX_STALENESS": ("policy_max_staleness", _number),
     "AUTHSEC_ALLOWED_ORIGINS": ("allowed_origins", _scopes),
     "AUTHSEC_FILTER_TOOLS_LIST": ("filter_tools_list", _boolean),

@@ -103,6 +103,9 @@ class Config:
     token_cache_size: int = 10_000
     #: Seconds an introspection answer may be reused; 0 asks the issuer on every request.
     introspection_cache_ttl: float = 0.0
+    #: Seconds an inactive introspection answer is remembered (never an outage), so a flood
+    #: of one revoked token costs one call per window; 0 asks every time.
+    introspection_negative_ttl: float = 5.0
     #: Timeout in seconds for every call to the issuer and the AuthSec backend.
     http_timeout: float = 5.0
     #: Seconds a fetched JWKS is trusted before it is fetched again.
@@ -393,7 +396,12 @@ def _number_problems(cfg: Config) -> Iterable[str]:
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             yield f"{name} must be a positive number, got {value!r}"
-    for name in ("clock_leeway", "introspection_cache_ttl", "jwks_refetch_cooldown"):
+    for name in (
+        "clock_leeway",
+        "introspection_cache_ttl",
+        "introspection_negative_ttl",
+        "jwks_refetch_cooldown",
+    ):
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             yield f"{name} must be zero or a positive number, got {value!r}"

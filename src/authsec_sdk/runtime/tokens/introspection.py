@@ -57,6 +57,10 @@ class Introspector:
         self._cache: TokenCache[Mapping[str, Any]] = TokenCache(
             cfg.token_cache_size if cfg.introspection_cache_ttl > 0 else 0
         )
+        self._negative_ttl = cfg.introspection_negative_ttl
+        self._inactive: TokenCache[Mapping[str, Any]] = TokenCache(
+            cfg.token_cache_size if cfg.introspection_negative_ttl > 0 else 0
+        )
         self._flights: SingleFlight[Mapping[str, Any]] = SingleFlight()
 
     def status(self) -> dict[str, Any]:
@@ -73,11 +77,13 @@ class Introspector:
         """
         now = time.time()
         answer = self._cache.get(token, now)
+        if answer is None:
+            answer = self._inactive.get(token, now)
         if answer is not None:
             self._check(answer, now, require_aud)
             return answer
         # Concurrent requests with the same token share one call, and its answer or error.
-        answer = await self._flights.run(token_digest(token), lambda: self._ask(token))
+        answer = await self._flights.run(token_digest(token), lambda: self._answer(token))
         self._check(answer, now, require_aud)
         exp = answer.get("exp")  # already checked to be a number when present
         until = now + self._cache_ttl if exp is None else min(now + self._cache_ttl, exp)
@@ -97,6 +103,13 @@ class Introspector:
             require_exp=False,
             require_iss=False,
         )
+
+    async def _answer(self, token: str) -> Mapping[str, Any]:
+        """The issuer's answer; an inactive one is remembered for ``introspection_negative_ttl``."""
+        answer = await self._ask(token)
+        if answer.get("active") is not True:
+            self._inactive.put(token, answer, until=time.time() + self._negative_ttl)
+        return answer
 
     async def _ask(self, token: str) -> Mapping[str, Any]:
         try:
