@@ -39,6 +39,7 @@ from ..errors import (
     UnreadableBodyError,
     UnsupportedEncodingError,
 )
+from ..logsafe import RateLimitedLog, shown
 from ..policy import advertisable, challenge_scopes, decide, decide_calls, tool_scopes
 from ..principal import Principal, bind_principal, unbind_principal
 from ..tokens import extract_bearer
@@ -57,6 +58,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("authsec.middleware")
 
 STATE_KEY = "authsec_principal"
+
+#: Denials are a client's to trigger at will: logged, but never as a flood.
+_denials = RateLimitedLog(logger)
 
 
 class AuthSecMiddleware:
@@ -197,7 +201,7 @@ class AuthSecMiddleware:
             await session_not_found_answer().send(send)
             return
         if isinstance(exc, (InsufficientScopeError, ToolNotPermittedError)):
-            logger.info("denied tools/call %r: %s", exc.tool[:64], exc.description)
+            _denials.log(logging.INFO, "denied tools/call %s: %s", shown(exc.tool), exc.description)
         if exc.status_code >= 500:
             # The failing source logs its outage once; one line per refused request would flood.
             logger.debug("refused request with %d: %s", exc.status_code, exc)

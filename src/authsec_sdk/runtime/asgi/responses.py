@@ -40,8 +40,12 @@ def valid_scopes(scopes: Iterable[str]) -> list[str]:
 def challenge(
     metadata_url: str, *, scopes: Sequence[str] = (), error: str = "", description: str = ""
 ) -> str:
-    """A ``WWW-Authenticate: Bearer`` value (RFC 6750 §3, RFC 9728 §5.1)."""
-    params = [f'realm="{REALM}"', f'resource_metadata="{metadata_url}"']
+    """A ``WWW-Authenticate: Bearer`` value (RFC 6750 §3, RFC 9728 §5.1).
+
+    Every value is filtered to the quoted-string characters RFC 6750 allows, the metadata URL
+    too: it comes from a validated ``resource_uri`` here, but custom middleware may pass any.
+    """
+    params = [f'realm="{REALM}"', f'resource_metadata="{_DESCRIPTION_DROP.sub("", metadata_url)}"']
     if error:
         params.append(f'error="{error}"')
         if description:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import logging
 import re
@@ -31,7 +30,7 @@ ToolInventory = Sequence["ManifestTool | Mapping[str, Any]"]
 ToolInventoryProvider = Callable[[], "ToolInventory | Awaitable[ToolInventory]"]
 
 
-class PolicyMode(str, enum.Enum):
+class PolicyMode(enum.StrEnum):
     """Where the tool-to-scope mapping comes from."""
 
     UNSET = ""
@@ -41,7 +40,7 @@ class PolicyMode(str, enum.Enum):
     OPEN = "open"
 
 
-class ValidationMode(str, enum.Enum):
+class ValidationMode(enum.StrEnum):
     """How each bearer token is verified."""
 
     UNSET = ""
@@ -177,10 +176,6 @@ class Config:
             raise ValueError("; ".join(problems))
         if self.effective_policy_mode is PolicyMode.OPEN:
             logger.warning("policy mode OPEN: any valid token may call any tool; do not use in production")
-
-    def replace(self, **changes: Any) -> Config:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
 
 
 def _problems(cfg: Config) -> Iterable[str]:
