@@ -85,6 +85,8 @@ def test_requests_before_startup_fail_closed(issuer: LocalIssuer) -> None:
     # TestClient without the context manager does not run the lifespan.
     r = TestClient(app).get("/mcp", headers=bearer(token))
     assert r.status_code == 503
+    assert r.json() == {"error": "temporarily_unavailable", "error_description": "not started"}
+    assert r.headers["retry-after"]
 
 
 def test_invalid_config_is_refused_at_mount() -> None:

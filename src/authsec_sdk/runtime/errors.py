@@ -120,6 +120,18 @@ class PolicyIncompleteError(PolicyUnavailableError):
         self.reason = reason
 
 
+class NotStartedError(AuthSecError):
+    """A request arrived before the application's startup finished (or after its shutdown):
+    nothing can be validated yet, so it fails closed."""
+
+    status_code = 503
+    error = "temporarily_unavailable"
+    jsonrpc_code = -32002
+
+    def __init__(self, description: str = "not started") -> None:
+        super().__init__(description)
+
+
 class IssuerUnavailableError(AuthSecError):
     """The issuer (JWKS or introspection) could not be reached or answered garbage."""
 

@@ -16,7 +16,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from .config import Config
-from .errors import PolicyUnavailableError
+from .errors import NotStartedError, PolicyUnavailableError
 from .manifest import publish_manifest
 from .metadata import metadata_url
 from .policy import PolicySource, policy_source_for
@@ -56,7 +56,7 @@ class Runtime:
     @property
     def validator(self) -> TokenValidator:
         if self._validator is None:
-            raise PolicyUnavailableError("the runtime has not started")
+            raise NotStartedError()
         return self._validator
 
     def advertised_scopes(self) -> tuple[str, ...]:
