@@ -61,10 +61,12 @@ def test_backend_policy_decides_tool_calls(issuer: LocalIssuer) -> None:
 
 
 def test_old_shape_through_mount(issuer: LocalIssuer) -> None:
-    issuer.backend.set_policy(tools={"read": ["notes:read"]}, shape="old")
+    issuer.backend.set_policy(tools={"read": ["notes:read"], "ping": []}, shape="old")
     with remote_app(issuer) as p:
         assert call(p, issuer, "read", "notes:read").status_code == 200
         assert call(p, issuer, "read").status_code == 403
+        assert call(p, issuer, "ping").status_code == 200  # an empty list is a public tool
+        assert call(p, issuer, "absent", "notes:read").status_code == 403
 
 
 def test_incomplete_policy_answers_503_to_every_tool_call(issuer: LocalIssuer) -> None:
