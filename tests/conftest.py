@@ -36,3 +36,15 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """A plain HTTP client (no proxies from the environment) for talking to the local peers."""
     async with httpx.AsyncClient(trust_env=False) as client:
         yield client
+
+
+#: Fixtures that start servers or event loops: a test asking for none of them is pure.
+_SERVER_FIXTURES = frozenset({"issuer", "notes_app", "http", "anyio_backend", "recorder", "served"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the pure tests (`make check` runs them alone): decisions, parsing, config."""
+    for item in items:
+        peers = "interop" in item.path.parts  # real Node peers, never pure
+        if not peers and not _SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pure)
