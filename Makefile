@@ -33,6 +33,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_middleware.py
+	$(BIN)/python benchmarks/bench_inspect.py
 
 clean:
 	rm -rf $(VENV)
