@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-def local(**extra: object) -> dict[str, object]:
+def local(**extra: Any) -> dict[str, Any]:
     return {"tool_scopes": TOOLS, "supported_scopes": ("mcp:read", "mcp:admin"), **extra}
 
 
@@ -166,7 +168,7 @@ def test_allowed_tool_call_reaches_handler_with_body_replayed(
 def test_chunked_body_is_replayed_exactly(issuer: LocalIssuer, recorder: Recorder) -> None:
     message = json.dumps(call_tool("public_tool")).encode()
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for i in range(0, len(message), 7):
             yield message[i : i + 7]
 
@@ -227,6 +229,7 @@ def test_open_mode_allows_any_tool(issuer: LocalIssuer, recorder: Recorder) -> N
 def test_malformed_tool_call_is_denied(issuer: LocalIssuer, recorder: Recorder) -> None:
     with protected_app(issuer, recorder, **local()) as p:
         token = issuer.mint(scopes=["mcp:read"], audience=p.url)
+        params: dict[str, Any] | None
         for params in (None, {"name": 5}, {"arguments": {}}):
             r = httpx.post(p.url, json=rpc("tools/call", params), headers=bearer(token))
             assert r.status_code == 403, params
@@ -282,7 +285,7 @@ def test_body_over_the_cap_is_413(issuer: LocalIssuer, recorder: Recorder) -> No
         big = json.dumps(rpc("tools/list", {"pad": "x" * 2000})).encode()
         declared = httpx.post(p.url, content=big, headers=bearer(token))
 
-        def stream():  # type: ignore[no-untyped-def]
+        def stream() -> Iterator[bytes]:
             yield big
 
         streamed = httpx.post(p.url, content=stream(), headers=bearer(token))
@@ -332,7 +335,7 @@ def test_header_values_are_printable_ascii(issuer: LocalIssuer, recorder: Record
 
 def test_offline_access_is_never_advertised_or_asked_for(issuer: LocalIssuer, recorder: Recorder) -> None:
     tools = {"admin_tool": ["mcp:admin", "offline_access"]}
-    overrides = {
+    overrides: dict[str, Any] = {
         "tool_scopes": tools,
         "supported_scopes": ("offline_access", "mcp:read"),
         "baseline_scopes": ("offline_access", "mcp:read"),
