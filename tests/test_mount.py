@@ -79,7 +79,7 @@ def test_user_lifespan_runs_with_starlette(issuer: LocalIssuer) -> None:
 
 def test_requests_before_startup_fail_closed(issuer: LocalIssuer) -> None:
     app = Starlette()
-    cfg = Config(**issuer.config_values(), resource_uri="http://127.0.0.1:9/mcp", tool_scopes={})
+    cfg = issuer.config(resource_uri="http://127.0.0.1:9/mcp", tool_scopes={})
     mount_mcp(app, "/mcp", Recorder(), cfg)
     token = issuer.mint(audience=cfg.resource_uri)
     # TestClient without the context manager does not run the lifespan.
@@ -120,7 +120,7 @@ def test_lifespan_and_websocket_pass_through(issuer: LocalIssuer) -> None:
         await websocket.close()
 
     app = Starlette(routes=[WebSocketRoute("/ws", ws_endpoint)])
-    cfg = Config(**issuer.config_values(), resource_uri="http://localhost/mcp", tool_scopes={})
+    cfg = issuer.config(resource_uri="http://localhost/mcp", tool_scopes={})
     mount_mcp(app, "/mcp", Recorder(), cfg)
     with TestClient(app) as client, client.websocket_connect("/ws") as ws:
         assert ws.receive_text() == "hi"
@@ -129,7 +129,7 @@ def test_lifespan_and_websocket_pass_through(issuer: LocalIssuer) -> None:
 @pytest.mark.anyio
 async def test_startup_runs_in_lifespan(issuer: LocalIssuer) -> None:
     app = Starlette()
-    cfg = Config(**issuer.config_values(), resource_uri="http://127.0.0.1:9/mcp", tool_scopes={})
+    cfg = issuer.config(resource_uri="http://127.0.0.1:9/mcp", tool_scopes={})
     runtime = mount_mcp(app, "/mcp", Recorder(), cfg)
     assert not runtime.ready
     async with LifespanManager(app):
@@ -139,7 +139,7 @@ async def test_startup_runs_in_lifespan(issuer: LocalIssuer) -> None:
 
 
 def test_metadata_document(issuer: LocalIssuer) -> None:
-    overrides = {"resource_name": "Notes", "supported_scopes": ("notes:read", "notes:write")}
+    overrides: dict[str, Any] = {"resource_name": "Notes", "supported_scopes": ("notes:read", "notes:write")}
     with protected_app(issuer, Recorder(), tool_scopes={"a": ["notes:admin"]}, **overrides) as p:
         url = f"{p.base}/.well-known/oauth-protected-resource/mcp"
         r = httpx.get(url, headers={"Origin": "https://app.example"})
