@@ -75,7 +75,7 @@ def test_zero_asks_every_time(issuer: LocalIssuer, client: httpx.Client) -> None
 
 
 def test_setting_defaults_reads_from_env_and_must_not_be_negative() -> None:
-    base = {
+    base: dict[str, Any] = {
         "issuer": "https://as.example",
         "jwks_url": "https://as.example/jwks",
         "resource_uri": "https://h/mcp",

@@ -16,7 +16,7 @@ from helpers import Protected, Recorder, bearer, call_tool, protected_app, rpc
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 
-from authsec_sdk.runtime import Config, PolicyMode, mount_mcp
+from authsec_sdk.runtime import PolicyMode, mount_mcp
 from authsec_sdk.testing import LocalIssuer
 
 
@@ -123,12 +123,7 @@ def test_backend_outage_serves_stale_then_503_then_recovers(issuer: LocalIssuer)
 async def test_remote_required_refuses_to_start(issuer: LocalIssuer) -> None:
     issuer.backend.policy_fault = "http_500"
     app = Starlette()
-    values = {
-        **issuer.config_values(),
-        **issuer.backend.config_values(),
-        "resource_uri": "http://127.0.0.1:9/mcp",
-    }
-    cfg = Config(**values)
+    cfg = issuer.config(**issuer.backend.config_values(), resource_uri="http://127.0.0.1:9/mcp")
     runtime = mount_mcp(app, "/mcp", Recorder(), cfg)
     with pytest.raises(BaseException) as caught:
         async with LifespanManager(app):

@@ -442,7 +442,11 @@ async def test_each_state_change_is_logged_once(
 
 
 def test_policy_source_for_each_mode(issuer: LocalIssuer) -> None:
-    base = {"issuer": "https://as.example", "resource_uri": RESOURCE, "supported_scopes": ["s"]}
+    base: dict[str, Any] = {
+        "issuer": "https://as.example",
+        "resource_uri": RESOURCE,
+        "supported_scopes": ["s"],
+    }
     open_source = policy_source_for(Config(**base, policy_mode=PolicyMode.OPEN))
     local_source = policy_source_for(Config(**base, tool_scopes={"t": ["a"]}))
     assert isinstance(open_source, StaticPolicy) and open_source.current().open
