@@ -17,7 +17,7 @@ import pytest
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsec_sdk.runtime import Config, ManifestTool
 from authsec_sdk.runtime.manifest import publish_manifest
@@ -71,10 +71,10 @@ class Recording:
         self.seen.append(Seen(scope["method"], headers, json.loads(body) if body else None))
         sent = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal sent
             if sent:
-                return await receive()  # type: ignore[no-any-return]
+                return await receive()
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
@@ -88,7 +88,8 @@ async def read_body(receive: Receive) -> bytes:
     body = b""
     while True:
         message = await receive()
-        body += message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
+        body += chunk
         if not message.get("more_body"):
             return body
 
@@ -124,7 +125,7 @@ def demo_server() -> MCPServer:
         """Add two numbers."""
         return a + b
 
-    @server.tool(annotations=ToolAnnotations(destructiveHint=True))
+    @server.tool(annotations=ToolAnnotations(destructive_hint=True))
     def delete_repo(repo: str) -> str:
         """Delete a repository."""
         return repo
@@ -188,7 +189,7 @@ class FakeMcp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        message = json.loads(body) if body else None
+        message: Any = json.loads(body) if body else None
         self.seen.append(Seen(scope["method"], headers, message))
         if scope["method"] == "DELETE":
             await answer(send, 200 if headers.get("mcp-session-id") == self.session_id else 404)
