@@ -13,7 +13,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.types import Receive, Scope, Send
 from wire import initialize, session_headers, sse_messages
 
-from authsec_sdk.runtime.asgi.sessions import SessionOwners
+from authsec_sdk.runtime.asgi.sessions import Owner, SessionOwners
 from authsec_sdk.testing import LocalIssuer
 
 NOT_FOUND = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Session not found"}}
@@ -88,14 +88,16 @@ def test_unknown_session_id_is_404(issuer: LocalIssuer, protected: Protected) ->
 
 def test_owner_map_is_bounded_and_forgets_the_oldest() -> None:
     owners = SessionOwners(limit=2)
-    alice, bob = ("https://iss", "alice"), ("https://iss", "bob")
+    # Owners are (issuer, subject, client).
+    alice: Owner = ("https://iss", "alice", "client")
+    bob: Owner = ("https://iss", "bob", "client")
     owners.remember("s1", alice)
     owners.remember("s2", bob)
     owners.remember("s3", alice)
     assert len(owners) == 2
     assert not owners.admits("s1", alice)  # evicted: refused, never opened up
     assert owners.admits("s2", bob) and not owners.admits("s2", alice)
-    assert not owners.admits("s3", ("https://other-iss", "alice"))
+    assert not owners.admits("s3", ("https://other-iss", "alice", "client"))
     owners.forget("s3")
     assert not owners.admits("s3", alice)
 
