@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -215,13 +216,14 @@ def test_principal_claims_are_a_read_only_copy() -> None:
     principal = principal_from_claims(claims)
     claims["sub"] = "changed"
     assert principal.claims["sub"] == "u"
-    for change in (
+    changes: tuple[Callable[[dict[str, Any]], object], ...] = (
         lambda c: c.__setitem__("sub", "x"),
         lambda c: c.update(sub="x"),
         lambda c: c.pop("sub"),
         lambda c: c.clear(),
         lambda c: c.setdefault("role", "admin"),
-    ):
+    )
+    for change in changes:
         with pytest.raises(TypeError):
             change(principal.claims)
     assert principal.claims["sub"] == "u"
