@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from interop_peers import INTEROP_DIR, OidcProvider, npm_ci
+from interop.interop_peers import INTEROP_DIR, OidcProvider, npm_ci
 
 REQUIRE_INTEROP = os.environ.get("AUTHSEC_REQUIRE_INTEROP") == "1"
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from interop_peers import (
+from interop.interop_peers import (
     HTTP_TIMEOUT,
     JWT_CLIENTS,
     OPAQUE_CLIENT,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Protected
-from interop_peers import JWT_CLIENTS, OPAQUE_CLIENT, OidcProvider, notes_behind, run_inspector
+from interop.interop_peers import JWT_CLIENTS, OPAQUE_CLIENT, OidcProvider, notes_behind, run_inspector
 
 from authsec_sdk.runtime import ValidationMode
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import challenge_params
-from interop_peers import (
+from interop.interop_peers import (
     JWT_CLIENTS,
     OPAQUE_CLIENT,
     OidcProvider,

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import httpx2
 import pytest
-from interop_peers import JWT_CLIENTS, OidcProvider, jwt_claims, notes_behind
+from interop.interop_peers import JWT_CLIENTS, OidcProvider, jwt_claims, notes_behind
 from mcp import Client
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client

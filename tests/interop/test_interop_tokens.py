@@ -13,7 +13,7 @@ from contextlib import ExitStack
 
 import pytest
 from helpers import Protected, challenge_params
-from interop_peers import (
+from interop.interop_peers import (
     JWT_CLIENTS,
     OPAQUE_CLIENT,
     OidcProvider,
