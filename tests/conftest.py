@@ -12,10 +12,18 @@ from notes_mcp import protected_notes
 from authsec_sdk.testing import LocalIssuer
 
 
-@pytest.fixture
-def issuer() -> Iterator[LocalIssuer]:
+@pytest.fixture(scope="session")
+def _shared_issuer() -> Iterator[LocalIssuer]:
     with LocalIssuer() as running:
         yield running
+
+
+@pytest.fixture
+def issuer(_shared_issuer: LocalIssuer) -> LocalIssuer:
+    """One running issuer for the whole session, reset to a fresh issuer's state before each
+    test (`LocalIssuer.reset`); a test that stops or restarts it needs its own `LocalIssuer`."""
+    _shared_issuer.reset()
+    return _shared_issuer
 
 
 @pytest.fixture

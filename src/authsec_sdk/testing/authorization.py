@@ -74,6 +74,12 @@ class AuthorizationServer:
         #: Every token request answered with a token, oldest first.
         self.token_requests: list[TokenRequest] = []
 
+    def reset(self) -> None:
+        """Back to a fresh server's state: no registered clients, no token requests."""
+        with self._lock:
+            self._clients = {}
+            self.token_requests = []
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route(METADATA_PATH, self._metadata, methods=["GET"]),

@@ -96,6 +96,15 @@ class LocalBackend:
         self._manifests: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ control
+    def reset(self) -> None:
+        """Back to a fresh backend's state: default policy, no faults, no manifests."""
+        with self._lock:
+            self.resource_server_id = self._issuer.client_id
+            self.policy = BackendPolicy()
+            self.policy_fault = None
+            self.manifest_fault = None
+            self._manifests = []
+
     def set_policy(self, **changes: Any) -> BackendPolicy:
         """Change the policy (any `BackendPolicy` field); the generation goes up unless given."""
         with self._lock:

@@ -109,6 +109,7 @@ class LocalIssuer:
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
+        self._initial_secret = self.client_secret
         self.faults = Faults()
         #: False makes introspection answer JWTs with ``400 unsupported_token_type``, as
         #: issuers that introspect only their opaque tokens do (oidc-provider, for one).
@@ -118,6 +119,9 @@ class LocalIssuer:
         self.counters = Counters()
         self._lock = threading.Lock()
         self._keys: list[SigningKey] = [generate_key(algorithm)]
+        self._first_key = self._keys[0]
+        #: Bumped by `stop` and `reset`: "slow" answers waiting since then end at once.
+        self._slow_generation = 0
         self._extra_jwks: list[dict[str, Any]] = []
         self._tokens: dict[str, _TokenRecord] = {}
         self._server: ServerThread | None = None
@@ -144,6 +148,7 @@ class LocalIssuer:
         return self
 
     def stop(self) -> None:
+        self._slow_generation += 1
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -153,6 +158,29 @@ class LocalIssuer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def reset(self) -> None:
+        """Back to the state of a fresh issuer, still serving on the same URL: healthy, zero
+        counters, no tokens, only its first signing key (published again), no extra JWKs, the
+        original client secret, no monkeypatched methods, the backend's defaults
+        (`LocalBackend.reset`) and no registered clients. "slow" answers still pending end now.
+        Lets one running issuer serve many tests."""
+        self._slow_generation += 1
+        for name in list(vars(self)):
+            if callable(getattr(type(self), name, None)):
+                delattr(self, name)  # a test's replacement for a method
+        self.faults = Faults()
+        self.introspects_jwts = True
+        self.introspection_delay = 0.0
+        self.counters = Counters()
+        self.client_secret = self._initial_secret
+        first = self._first_key
+        with self._lock:
+            self._keys = [SigningKey(first.kid, first.algorithm, first.private_key)]
+            self._extra_jwks = []
+            self._tokens = {}
+        self.backend.reset()
+        self.authorization.reset()
 
     @property
     def url(self) -> str:
@@ -266,8 +294,10 @@ class LocalIssuer:
     ) -> str:
         """A random token only introspection can explain."""
         token = secrets.token_urlsafe(32)
-        now = int(time.time())
-        body: dict[str, Any] = {"iss": self.issuer, "sub": subject, "exp": int(now + expires_in), "iat": now}
+        now = time.time()
+        # ``exp`` stays exact (RFC 7662 allows any NumericDate): truncated to whole seconds, a
+        # token minted with expires_in=1 could be inactive at once, or outlive a test's wait.
+        body: dict[str, Any] = {"iss": self.issuer, "sub": subject, "exp": now + expires_in, "iat": int(now)}
         if audience is not None:
             body["aud"] = audience
         scope_list = list(scopes)
@@ -312,7 +342,13 @@ class LocalIssuer:
         if fault is None:
             return None
         if fault == "slow":
-            await anyio.sleep(SLOW_SECONDS)
+            # Wait SLOW_SECONDS, or less when the issuer stops or is reset meanwhile, so that
+            # no test's teardown waits for a hanging answer nobody reads any more.
+            generation = self._slow_generation
+            deadline = time.monotonic() + SLOW_SECONDS
+            # polled: `stop` and `reset` run on other threads than this loop's
+            while self._slow_generation == generation and time.monotonic() < deadline:  # noqa: ASYNC110
+                await anyio.sleep(min(0.02, max(deadline - time.monotonic(), 0)))
             return None
         if fault == "down":
             return Response(status_code=503)
