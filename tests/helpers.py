@@ -15,6 +15,17 @@ from authsec_sdk.runtime import Config, Runtime, mount_mcp, principal_from_conte
 from authsec_sdk.testing import LocalIssuer, ServerThread
 
 
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body, as a handler reads it."""
+    body = b""
+    while True:
+        message = await receive()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if not message.get("more_body"):
+            return body
+
+
 @dataclass
 class Recorder:
     """A raw ASGI handler that answers 200 with what it received, and remembers it."""
@@ -22,12 +33,7 @@ class Recorder:
     seen: list[dict[str, Any]] = field(default_factory=list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         principal = scope.get("state", {}).get("authsec_principal")
         from_context = principal_from_context()
         record = {

@@ -11,6 +11,7 @@ from helpers import Protected, protected_app
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from authsec_sdk.runtime import principal_from_context
 from authsec_sdk.testing import LocalIssuer
@@ -74,3 +75,23 @@ async def connect(
 
 def text_of(result: object) -> str:
     return "".join(getattr(part, "text", "") for part in getattr(result, "content", []))
+
+
+class MemoryStorage:
+    """The OAuth provider's token storage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info

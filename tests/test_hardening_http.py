@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from helpers import Protected, Recorder, bearer, call_tool, challenge_params, protected_app, rpc
+from helpers import Protected, Recorder, bearer, call_tool, challenge_params, protected_app, read_body, rpc
 from starlette.types import Receive, Scope, Send
 
 from authsec_sdk.testing import LocalIssuer
@@ -265,13 +265,7 @@ class ListingHandler:
     """Answers every ``tools/list`` in a body (single or batch) with all of ``TOOLS`` and hints."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        request = json.loads(body)
+        request = json.loads(await read_body(receive))
         requests = request if isinstance(request, list) else [request]
         tools = [{"name": name, "inputSchema": {"type": "object"}} for name in TOOLS]
         result = {"tools": tools, "ttlMs": 60000, "cacheScope": "public"}

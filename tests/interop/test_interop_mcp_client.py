@@ -19,9 +19,8 @@ from interop.interop_peers import JWT_CLIENTS, OidcProvider, jwt_claims, notes_b
 from mcp import Client
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.shared.exceptions import MCPError
-from notes_mcp import MODES, connect, text_of
+from notes_mcp import MODES, MemoryStorage, connect, text_of
 
 from authsec_sdk.runtime import ValidationMode
 
@@ -43,26 +42,6 @@ async def test_official_client_with_a_provider_token(provider: OidcProvider, mod
             with pytest.raises(MCPError) as info:
                 await client.call_tool("wipe", {})
             assert info.value.error.data["error"] == "insufficient_scope"
-
-
-class MemoryStorage:
-    """The OAuth provider's token storage, in memory."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
 
 
 @dataclass
