@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from helpers import read_body
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
@@ -82,16 +83,6 @@ class Recording:
 
     def methods(self) -> list[str]:
         return [s.body["method"] if s.body else s.verb for s in self.seen]
-
-
-async def read_body(receive: Receive) -> bytes:
-    body = b""
-    while True:
-        message = await receive()
-        chunk: bytes = message.get("body", b"")
-        body += chunk
-        if not message.get("more_body"):
-            return body
 
 
 async def answer(
