@@ -80,18 +80,17 @@ def inspect_body(body: bytes) -> Inspection:
         return EMPTY
     parsed = parse_json(body)
     if isinstance(parsed, tuple):
-        message = _object(parsed)
-        return _inspect((message,), request_id=_request_id(message), is_batch=False)
+        return _inspect((_object(parsed),), is_batch=False)
     if isinstance(parsed, list):
         if len(parsed) > MAX_BATCH_MESSAGES:
             raise InvalidMessageError(f"batch of more than {MAX_BATCH_MESSAGES} messages")
-        return _inspect([_object(m) for m in parsed if isinstance(m, tuple)], request_id=None, is_batch=True)
+        return _inspect([_object(m) for m in parsed if isinstance(m, tuple)], is_batch=True)
     return EMPTY
 
 
-def _inspect(
-    messages: Iterable[dict[str, Any]], *, request_id: RequestId | None, is_batch: bool
-) -> Inspection:
+def _inspect(messages: Iterable[dict[str, Any]], *, is_batch: bool) -> Inspection:
+    """What ``messages`` ask for; a single message's id is the one error answers carry."""
+    message_id: RequestId | None = None
     tool_calls: list[str] = []
     methods: list[str] = []
     tools_list_ids: set[RequestId] = set()
@@ -106,7 +105,7 @@ def _inspect(
         elif method == TOOLS_LIST and message_id is not None:
             tools_list_ids.add(message_id)
     return Inspection(
-        request_id=request_id,
+        request_id=None if is_batch else message_id,
         is_jsonrpc=True,
         is_batch=is_batch,
         tool_calls=tuple(tool_calls),

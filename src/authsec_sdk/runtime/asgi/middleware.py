@@ -71,6 +71,8 @@ class AuthSecMiddleware:
         self.runtime = runtime
         #: Owners of the MCP sessions created through this endpoint.
         self.sessions = SessionOwners(runtime.cfg.max_tracked_sessions)
+        #: What a 401 asks for when no tool is named in the headers.
+        self._baseline = advertisable(runtime.cfg.baseline_scopes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,7 +133,7 @@ class AuthSecMiddleware:
         cfg = self.runtime.cfg
         try:
             with anyio.fail_after(cfg.body_read_timeout):
-                return await _read_body(headers, receive, cfg.max_body_bytes)
+                return await _receive_body(headers, receive, cfg.max_body_bytes)
         except TimeoutError:
             raise RequestTimeoutError("request body not received in time") from None
 
@@ -186,7 +188,7 @@ class AuthSecMiddleware:
                 needed = ()
             if needed:
                 return needed
-        return advertisable(self.runtime.cfg.baseline_scopes)
+        return self._baseline
 
     async def _refuse(
         self,
@@ -248,7 +250,7 @@ class AuthSecMiddleware:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             expired = TokenInvalidError("token expired")
-            await self._refuse(expired, send, scopes=advertisable(self.runtime.cfg.baseline_scopes))
+            await self._refuse(expired, send, scopes=self._baseline)
 
 
 def _posts_json(method: str, headers: Sequence[tuple[bytes, bytes]]) -> bool:
@@ -287,7 +289,7 @@ class _ResponseState:
             self.finished = True
 
 
-async def _read_body(headers: Sequence[tuple[bytes, bytes]], receive: Receive, limit: int) -> bytes | None:
+async def _receive_body(headers: Sequence[tuple[bytes, bytes]], receive: Receive, limit: int) -> bytes | None:
     """The whole body (None if the client left), or `RequestTooLargeError` past ``limit`` bytes."""
     for name, value in headers:
         if name == b"content-length":
