@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,7 +13,24 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from authsec_sdk.runtime import Config, Runtime, mount_mcp, principal_from_context
+from authsec_sdk.runtime.clock import Clock
 from authsec_sdk.testing import LocalIssuer, ServerThread
+
+
+class MovableClock:
+    """Real time plus an offset a test moves forward, instead of sleeping until a TTL passes.
+
+    Only our caches read it: the local issuer keeps real time, as a real issuer would.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.clock = Clock(
+            time=lambda: time.time() + self.offset, monotonic=lambda: time.monotonic() + self.offset
+        )
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import httpx
 import pytest
-from helpers import Protected, Recorder, bearer, protected_app, rpc
+from helpers import MovableClock, Protected, Recorder, bearer, protected_app, rpc
 
 from authsec_sdk.runtime import Config, ValidationMode, from_env
 from authsec_sdk.runtime.errors import TokenInactiveError
@@ -47,12 +46,13 @@ async def test_an_inactive_answer_is_asked_again_after_the_window(
     issuer: LocalIssuer, http: httpx.AsyncClient
 ) -> None:
     cfg = issuer.config(resource_uri="http://127.0.0.1:9/mcp", introspection_negative_ttl=0.2)
-    intro = Introspector(cfg, http)
+    clock = MovableClock()
+    intro = Introspector(cfg, http, clock.clock)
     for expected_calls in (1, 1, 1):
         with pytest.raises(TokenInactiveError):
             await intro.introspect("never-issued", require_aud=True)
         assert issuer.counters.introspection == expected_calls
-    await anyio.sleep(0.25)  # past the (short) window
+    clock.advance(0.25)  # past the (short) window
     with pytest.raises(TokenInactiveError):
         await intro.introspect("never-issued", require_aud=True)
     assert issuer.counters.introspection == 2

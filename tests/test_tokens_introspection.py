@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
-import anyio
 import httpx
 import pytest
+from helpers import MovableClock
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authsec_sdk.runtime.config import Config, ValidationMode
@@ -36,8 +36,10 @@ def config(issuer: LocalIssuer, **overrides: Any) -> Config:
     return Config(**values)
 
 
-def introspector(issuer: LocalIssuer, http: httpx.AsyncClient, **overrides: Any) -> Introspector:
-    return Introspector(config(issuer, **overrides), http)
+def introspector(
+    issuer: LocalIssuer, http: httpx.AsyncClient, clock: MovableClock | None = None, **overrides: Any
+) -> Introspector:
+    return Introspector(config(issuer, **overrides), http, *([clock.clock] if clock else []))
 
 
 def validator(
@@ -272,24 +274,26 @@ async def test_answers_are_not_cached_by_default(issuer: LocalIssuer, http: http
 async def test_cached_answer_is_reused_but_never_past_exp(
     issuer: LocalIssuer, http: httpx.AsyncClient
 ) -> None:
-    intro = introspector(issuer, http, introspection_cache_ttl=60)
+    clock = MovableClock()
+    intro = introspector(issuer, http, clock, introspection_cache_ttl=60, clock_leeway=0)
     token = issuer.mint_opaque(audience=RESOURCE, expires_in=1)
     for _ in range(3):
         await intro.introspect(token, require_aud=True)
     assert issuer.counters.introspection == 1
-    await anyio.sleep(1.2)
-    with pytest.raises(TokenInactiveError):  # asked again: the issuer now says inactive
+    clock.advance(1.2)
+    with pytest.raises(TokenInvalidError, match="expired"):  # asked again; the answer is past exp
         await intro.introspect(token, require_aud=True)
     assert issuer.counters.introspection == 2
 
 
 async def test_cached_answer_expires_with_its_ttl(issuer: LocalIssuer, http: httpx.AsyncClient) -> None:
-    intro = introspector(issuer, http, introspection_cache_ttl=0.3)
+    clock = MovableClock()
+    intro = introspector(issuer, http, clock, introspection_cache_ttl=0.3)
     token = issuer.mint_opaque(audience=RESOURCE)
     await intro.introspect(token, require_aud=True)
     issuer.revoke(token)
     await intro.introspect(token, require_aud=True)  # still the cached answer
-    await anyio.sleep(0.4)
+    clock.advance(0.4)
     with pytest.raises(TokenInactiveError):
         await intro.introspect(token, require_aud=True)
     assert issuer.counters.introspection == 2

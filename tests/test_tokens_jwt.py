@@ -17,6 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from helpers import MovableClock
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from authsec_sdk.runtime.config import Config, ValidationMode
@@ -44,8 +45,10 @@ def config(issuer: LocalIssuer, **overrides: Any) -> Config:
     return Config(**values)
 
 
-def validator(issuer: LocalIssuer, http: httpx.AsyncClient, **overrides: Any) -> TokenValidator:
-    return TokenValidator(config(issuer, **overrides), http)
+def validator(
+    issuer: LocalIssuer, http: httpx.AsyncClient, clock: MovableClock | None = None, **overrides: Any
+) -> TokenValidator:
+    return TokenValidator(config(issuer, **overrides), http, *([clock.clock] if clock else []))
 
 
 async def accepted(v: TokenValidator, token: str) -> Principal:
@@ -283,11 +286,12 @@ async def test_non_numeric_exp_is_rejected(issuer: LocalIssuer, http: httpx.Asyn
 async def test_cached_token_is_never_used_past_its_exp(issuer: LocalIssuer, http: httpx.AsyncClient) -> None:
     # A generous leeway would accept the expired token on its claims alone; it is refused
     # because the cache entry dies at exp and re-verification no longer finds the key.
-    v = validator(issuer, http, clock_leeway=60, jwks_cache_ttl=0.5, jwks_refetch_cooldown=0)
+    clock = MovableClock()
+    v = validator(issuer, http, clock, clock_leeway=60, jwks_cache_ttl=0.5, jwks_refetch_cooldown=0)
     token = issuer.mint(audience=RESOURCE, expires_in=1)
     await accepted(v, token)
     issuer.rotate_keys(keep_old=False)
-    await anyio.sleep(1.2)
+    clock.advance(1.2)
     assert await rejected(v, token) == "unknown signing key"
 
 
@@ -326,13 +330,14 @@ async def test_unknown_kid_refetches_once_cooldown_allows(
 async def test_rotated_key_is_picked_up_after_the_cooldown(
     issuer: LocalIssuer, http: httpx.AsyncClient
 ) -> None:
-    v = validator(issuer, http, jwks_refetch_cooldown=0.5)
+    clock = MovableClock()
+    v = validator(issuer, http, clock, jwks_refetch_cooldown=0.5)
     await accepted(v, issuer.mint(audience=RESOURCE))
     assert await rejected(v, unknown_kid_token(issuer, "bogus")) == "unknown signing key"  # refetches
     issuer.rotate_keys(keep_old=False)
     fresh = issuer.mint(audience=RESOURCE)
     assert await rejected(v, fresh) == "unknown signing key"  # within the cooldown of that refetch
-    await anyio.sleep(0.6)
+    clock.advance(0.6)
     await accepted(v, fresh)
     assert issuer.counters.jwks == 3
 
@@ -488,9 +493,10 @@ async def test_recovers_when_jwks_comes_back(issuer: LocalIssuer, http: httpx.As
 async def test_expired_key_cache_keeps_serving_when_refresh_fails(
     issuer: LocalIssuer, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    v = validator(issuer, http, jwks_cache_ttl=0.2, jwks_refetch_cooldown=0)
+    clock = MovableClock()
+    v = validator(issuer, http, clock, jwks_cache_ttl=0.2, jwks_refetch_cooldown=0)
     await accepted(v, issuer.mint(audience=RESOURCE))
-    await anyio.sleep(0.3)
+    clock.advance(0.3)
     issuer.faults.jwks = "http_500"
     with caplog.at_level(logging.WARNING, logger="authsec.tokens.jwks"):
         for _ in range(3):

@@ -32,7 +32,6 @@ Modes:
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,6 +39,7 @@ import httpx
 from anyio.abc import TaskGroup
 
 from ..backend import BackendError, get_policy
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config
 from ..errors import PolicyIncompleteError, PolicyUnavailableError
 from .document import PolicyDocument, read_policy_document
@@ -112,8 +112,11 @@ class RemotePolicy:
     (``REMOTE_WITH_LOCAL_FALLBACK``); without it, that situation refuses every call.
     """
 
-    def __init__(self, cfg: Config, *, fallback: ToolPolicy | None = None) -> None:
+    def __init__(
+        self, cfg: Config, *, fallback: ToolPolicy | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._cfg = cfg
+        self._clock = clock
         self._fallback = fallback
         self._cache = CacheState()
         self._task_group: TaskGroup | None = None
@@ -129,11 +132,11 @@ class RemotePolicy:
             raise PolicyUnavailableError(
                 f"REMOTE_REQUIRED initial scope matrix fetch failed: {self._cache.last_error}"
             )
-        self._report(time.monotonic())
+        self._report(self._clock.monotonic())
 
     def current(self) -> ToolPolicy:
         """The policy now, from memory; schedules a background refresh when one is due."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._schedule_refresh(now)
         _, outcome = self._report(now)
         if isinstance(outcome, PolicyUnavailableError):
@@ -142,7 +145,7 @@ class RemotePolicy:
 
     def status(self) -> dict[str, Any]:
         """The cache state for health checks. ``fetched_at`` is a Unix time."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         cache, ttl = self._cache, self._cfg.scope_matrix_ttl
         serving, _ = self._judge(now)
         doc = cache.document
@@ -150,7 +153,7 @@ class RemotePolicy:
             "mode": self._cfg.effective_policy_mode.value,
             "serving": serving,
             "generation": doc.policy.generation if doc else None,
-            "fetched_at": None if cache.fetched_at is None else time.time() - (now - cache.fetched_at),
+            "fetched_at": None if cache.fetched_at is None else self._clock.time() - (now - cache.fetched_at),
             "policy_state": doc.state if doc else None,
             "policy_complete": doc.complete if doc else None,
             "reason": doc.reason if doc else None,
@@ -182,7 +185,7 @@ class RemotePolicy:
             await self._fetch()
         finally:
             self._refreshing = False
-        self._report(time.monotonic())
+        self._report(self._clock.monotonic())
 
     async def _fetch(self) -> None:
         """One fetch; its outcome lands in the cache. Never raises (a refresh must not crash the app)."""
@@ -191,9 +194,9 @@ class RemotePolicy:
             document = await get_policy(self._http, self._cfg, read_policy_document)
         except Exception as exc:
             error = str(exc) if isinstance(exc, BackendError) else f"unexpected {type(exc).__name__}: {exc}"
-            self._cache = self._cache.failed(error, time.monotonic(), self._cfg.scope_matrix_ttl)
+            self._cache = self._cache.failed(error, self._clock.monotonic(), self._cfg.scope_matrix_ttl)
         else:
-            self._cache = self._cache.succeeded(document, time.monotonic())
+            self._cache = self._cache.succeeded(document, self._clock.monotonic())
 
     def _report(self, now: float) -> tuple[Serving, ToolPolicy | PolicyUnavailableError]:
         """Judge, and log the serving state when it differs from the last one logged."""

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import httpx
 from anyio.abc import TaskGroup
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config, PolicyMode
 from .remote import RemotePolicy
 from .rules import ToolPolicy
@@ -64,7 +65,7 @@ def local_policy(cfg: Config) -> ToolPolicy:
     return ToolPolicy.from_tool_scopes(cfg.tool_scopes or {}, cfg.supported_scopes)
 
 
-def policy_source_for(cfg: Config) -> PolicySource:
+def policy_source_for(cfg: Config, clock: Clock = SYSTEM_CLOCK) -> PolicySource:
     """The policy source ``cfg``'s (effective) policy mode calls for."""
     mode = cfg.effective_policy_mode
     if mode is PolicyMode.OPEN:
@@ -72,4 +73,4 @@ def policy_source_for(cfg: Config) -> PolicySource:
     if mode is PolicyMode.LOCAL_ONLY:
         return StaticPolicy(local_policy(cfg))
     fallback = local_policy(cfg) if mode is PolicyMode.REMOTE_WITH_LOCAL_FALLBACK else None
-    return RemotePolicy(cfg, fallback=fallback)
+    return RemotePolicy(cfg, fallback=fallback, clock=clock)

@@ -10,13 +10,13 @@ is the issuer refusing this one token (RFC 6749 §5.2), so that token gets 401.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from ..backend import basic_auth
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config
 from ..errors import IssuerUnavailableError, TokenInactiveError
 from ..upstream import UpstreamError, fetch_json
@@ -39,8 +39,9 @@ _CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 class Introspector:
     """RFC 7662 client for one issuer, with an optional short-lived answer cache."""
 
-    def __init__(self, cfg: Config, http: httpx.AsyncClient) -> None:
+    def __init__(self, cfg: Config, http: httpx.AsyncClient, clock: Clock = SYSTEM_CLOCK) -> None:
         self._url = cfg.introspection_url
+        self._clock = clock
         self._auth = basic_auth(cfg)
         self._timeout = cfg.http_timeout
         self._issuer = cfg.issuer
@@ -75,7 +76,7 @@ class Introspector:
         other way). Raises `TokenInactiveError`, `TokenInvalidError` (also when the issuer
         refuses to introspect the token: HTTP 400) or `IssuerUnavailableError`.
         """
-        now = time.time()
+        now = self._clock.time()
         answer = self._cache.get(token, now)
         if answer is None:
             answer = self._inactive.get(token, now)
@@ -108,7 +109,7 @@ class Introspector:
         """The issuer's answer; an inactive one is remembered for ``introspection_negative_ttl``."""
         answer = await self._ask(token)
         if answer.get("active") is not True:
-            self._inactive.put(token, answer, until=time.time() + self._negative_ttl)
+            self._inactive.put(token, answer, until=self._clock.time() + self._negative_ttl)
         return answer
 
     async def _ask(self, token: str) -> Mapping[str, Any]:

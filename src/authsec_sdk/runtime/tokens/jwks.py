@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import Algorithm, get_default_algorithms
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import SUPPORTED_ALGORITHMS, Config
 from ..errors import IssuerUnavailableError
 from ..logsafe import shown
@@ -80,8 +80,9 @@ class VerificationKey:
 class JWKSStore:
     """The issuer's usable signing keys, refreshed on expiry and on unknown ``kid``."""
 
-    def __init__(self, cfg: Config, http: httpx.AsyncClient) -> None:
+    def __init__(self, cfg: Config, http: httpx.AsyncClient, clock: Clock = SYSTEM_CLOCK) -> None:
         self._url = cfg.jwks_url
+        self._clock = clock
         self._timeout = cfg.http_timeout
         self._ttl = cfg.jwks_cache_ttl
         self._cooldown = cfg.jwks_refetch_cooldown
@@ -112,7 +113,7 @@ class JWKSStore:
         rotated key). Raises `TokenInvalidError` for a key the issuer does not publish, and
         `IssuerUnavailableError` when the keys cannot be had to decide.
         """
-        now = time.monotonic()
+        now = self._clock.monotonic()
         fetched = self._in_flight is not None or self._refresh_due(now)
         if fetched:
             await self._fetch_shared(unknown_kid=False)
@@ -156,7 +157,7 @@ class JWKSStore:
                 return
         done = self._in_flight = anyio.Event()
         try:
-            await self._refresh(time.monotonic(), unknown_kid=unknown_kid)
+            await self._refresh(self._clock.monotonic(), unknown_kid=unknown_kid)
         finally:
             self._in_flight = None
             done.set()

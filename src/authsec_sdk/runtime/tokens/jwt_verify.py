@@ -9,10 +9,10 @@ event loop: a single RSA/EC verify is tens of microseconds, cheaper than a threa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config
 from ..logsafe import shown
 from ..principal import Principal
@@ -31,8 +31,9 @@ _RFC9068_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
 class JWTVerifier:
     """Turns a JWT into its verified claims, or raises `TokenInvalidError`."""
 
-    def __init__(self, cfg: Config, jwks: JWKSStore) -> None:
+    def __init__(self, cfg: Config, jwks: JWKSStore, clock: Clock = SYSTEM_CLOCK) -> None:
         self._jwks = jwks
+        self._clock = clock
         self._algorithms = verification_algorithms(cfg)
         self._issuer = cfg.issuer
         self._audiences = cfg.accepted_audiences
@@ -53,7 +54,7 @@ class JWTVerifier:
         (``nbf``, ``iat``) cannot start failing later. Concurrent requests with the same
         token not yet in the cache share one check.
         """
-        now = time.time()
+        now = self._clock.time()
         cached = self._cache.get(token, now)
         if cached is not None:
             principal, key = cached

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config, ValidationMode
 from ..errors import IssuerUnavailableError, TokenInvalidError
 from ..logsafe import RateLimitedLog
@@ -32,7 +33,7 @@ logger = logging.getLogger("authsec.tokens")
 class TokenValidator:
     """Validates bearer tokens for one protected resource; share one per application."""
 
-    def __init__(self, cfg: Config, http: httpx.AsyncClient) -> None:
+    def __init__(self, cfg: Config, http: httpx.AsyncClient, clock: Clock = SYSTEM_CLOCK) -> None:
         mode = cfg.effective_validation_mode
         strategies: dict[ValidationMode, Callable[[str], Awaitable[Principal]]] = {
             ValidationMode.JWT_ONLY: self._jwt_principal,
@@ -46,8 +47,8 @@ class TokenValidator:
         self._issuer = cfg.issuer
         uses_jwt = mode is not ValidationMode.INTROSPECTION_ONLY
         uses_introspection = mode is not ValidationMode.JWT_ONLY
-        self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http)) if uses_jwt else None
-        self._introspector = Introspector(cfg, http) if uses_introspection else None
+        self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http, clock), clock) if uses_jwt else None
+        self._introspector = Introspector(cfg, http, clock) if uses_introspection else None
         self._refusals = RateLimitedLog(logger)
         self._failures = RateLimitedLog(logger)
 
