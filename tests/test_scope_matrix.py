@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from helpers import MovableClock
 
 from authsec_sdk.runtime import Config, PolicyIncompleteError, PolicyMode, PolicyUnavailableError
 from authsec_sdk.runtime.policy.document import (
@@ -178,9 +179,9 @@ def remote_config(issuer: LocalIssuer, **overrides: Any) -> Config:
 
 
 @asynccontextmanager
-async def started(cfg: Config) -> AsyncIterator[RemotePolicy]:
+async def started(cfg: Config, clock: MovableClock | None = None) -> AsyncIterator[RemotePolicy]:
     """The runtime's startup, reduced to the policy source: one client, one task group."""
-    source = policy_source_for(cfg)
+    source = policy_source_for(cfg, *([clock.clock] if clock else []))
     assert isinstance(source, RemotePolicy)
     async with httpx.AsyncClient(timeout=cfg.http_timeout) as http, anyio.create_task_group() as tg:
         await source.start(tg, http)
@@ -199,11 +200,13 @@ async def refusal(cfg: Config) -> PolicyUnavailableError:
     pytest.fail("startup was not refused")
 
 
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    """Poll ``check`` (typically calling ``current()``, which drives refreshes) until it holds."""
+async def eventually(check: Callable[[], bool], clock: MovableClock, within: float = 5.0) -> None:
+    """Poll ``check`` (typically calling ``current()``, which drives refreshes) until it holds,
+    moving ``clock`` 20 ms per poll while the refreshes it starts run in real time."""
     with anyio.fail_after(within):
-        while not check():  # noqa: ASYNC110 - polling is the point: reads drive the refreshes
-            await anyio.sleep(0.02)
+        while not check():
+            clock.advance(0.02)
+            await anyio.sleep(0.002)
 
 
 def generation_served(source: RemotePolicy) -> int | None:
@@ -257,7 +260,8 @@ async def test_incomplete_policy_denies_everything_until_the_backend_is_ready(is
     backend.set_policy(
         tools={"read": ["r"]}, state="needs_setup", policy_complete=False, reason="scan pending"
     )
-    async with started(remote_config(issuer, scope_matrix_ttl=0.2)) as source:  # starts anyway
+    clock = MovableClock()
+    async with started(remote_config(issuer, scope_matrix_ttl=0.2), clock) as source:  # starts anyway
         with pytest.raises(PolicyIncompleteError) as caught:
             source.current()
         assert (caught.value.state, caught.value.reason) == ("needs_setup", "scan pending")
@@ -265,9 +269,11 @@ async def test_incomplete_policy_denies_everything_until_the_backend_is_ready(is
             source.status()["serving"] == Serving.INCOMPLETE and source.status()["policy_complete"] is False
         )
         backend.set_policy(state="ready", policy_complete=True, reason="")
-        await eventually(lambda: serving(source) == Serving.READY and allowed(source.current(), "read", "r"))
+        await eventually(
+            lambda: serving(source) == Serving.READY and allowed(source.current(), "read", "r"), clock
+        )
         backend.set_policy(state="needs_setup", policy_complete=False)  # a good map is not kept
-        await eventually(lambda: serving(source) == Serving.INCOMPLETE)
+        await eventually(lambda: serving(source) == Serving.INCOMPLETE, clock)
         with pytest.raises(PolicyIncompleteError):
             source.current()
 
@@ -276,11 +282,12 @@ async def test_incomplete_policy_denies_everything_until_the_backend_is_ready(is
 async def test_a_policy_change_is_served_after_the_ttl_without_restart(issuer: LocalIssuer) -> None:
     backend = issuer.backend
     backend.set_policy(tools={"read": ["old"]})
-    async with started(remote_config(issuer, scope_matrix_ttl=0.3)) as source:
+    clock = MovableClock()
+    async with started(remote_config(issuer, scope_matrix_ttl=0.3), clock) as source:
         backend.set_policy(tools={"read": ["new"]})
         assert allowed(source.current(), "read", "old")  # still within the TTL: cached
         requests_before = backend.policy_requests
-        await eventually(lambda: allowed(source.current(), "read", "new"))
+        await eventually(lambda: allowed(source.current(), "read", "new"), clock)
         assert not allowed(source.current(), "read", "old")
         assert source.status()["generation"] == backend.policy.generation
         assert backend.policy_requests - requests_before <= 2
@@ -290,15 +297,17 @@ async def test_a_policy_change_is_served_after_the_ttl_without_restart(issuer: L
 async def test_at_most_one_refresh_is_in_flight(issuer: LocalIssuer) -> None:
     backend = issuer.backend
     backend.set_policy(tools={"read": ["r"]})
-    async with started(remote_config(issuer, scope_matrix_ttl=0.1, http_timeout=0.5)) as source:
+    clock = MovableClock()
+    async with started(remote_config(issuer, scope_matrix_ttl=0.1, http_timeout=0.5), clock) as source:
         backend.policy_fault = "slow"
-        await anyio.sleep(0.15)
+        clock.advance(0.15)
         before = backend.policy_requests
         for _ in range(50):  # every read is after expiry, and the one refresh hangs
             assert allowed(source.current(), "read", "r")
-            await anyio.sleep(0.005)
+            clock.advance(0.005)
+            await anyio.sleep(0.001)
         assert source.status()["refresh_in_flight"] is True
-        await eventually(lambda: backend.policy_requests == before + 1, within=1)
+        await eventually(lambda: backend.policy_requests == before + 1, clock, within=1)
         assert backend.policy_requests == before + 1
 
 
@@ -307,20 +316,21 @@ async def test_backend_down_serves_stale_then_refuses_then_recovers(issuer: Loca
     backend = issuer.backend
     backend.set_policy(tools={"read": ["r"]})
     cfg = remote_config(issuer, scope_matrix_ttl=0.2, policy_max_staleness=0.6)
-    async with started(cfg) as source:
+    clock = MovableClock()
+    async with started(cfg, clock) as source:
         generation = source.current().generation
         backend.policy_fault = "down"
-        await eventually(lambda: serving(source) == Serving.STALE)
+        await eventually(lambda: serving(source) == Serving.STALE, clock)
         assert source.current().generation == generation  # the last good map, still enforced
         assert allowed(source.current(), "read", "r")
         assert "HTTP 503" in source.status()["last_error"] and source.status()["stale"] is True
 
-        await eventually(lambda: unavailable(source), within=3)
+        await eventually(lambda: unavailable(source), clock, within=3)
         assert source.status()["serving"] == Serving.UNAVAILABLE
         backend.policy_fault = None
         backend.set_policy(tools={"read": ["r2"]})
         await eventually(
-            lambda: not unavailable(source) and allowed(source.current(), "read", "r2"), within=3
+            lambda: not unavailable(source) and allowed(source.current(), "read", "r2"), clock, within=3
         )
         assert source.status()["last_error"] is None and source.status()["serving"] == Serving.READY
 
@@ -330,11 +340,13 @@ async def test_failed_fetches_back_off_instead_of_following_requests(issuer: Loc
     backend = issuer.backend
     backend.policy_fault = "http_500"
     cfg = remote_config(issuer, policy_mode=PolicyMode.REMOTE_WITH_LOCAL_FALLBACK, tool_scopes={})
-    async with started(cfg) as source:  # the first fetch failed; retries wait 1 s, then 2 s
+    clock = MovableClock()
+    async with started(cfg, clock) as source:  # the first fetch failed; retries wait 1 s, then 2 s
         assert backend.policy_requests == 1
         for _ in range(150):  # 1.5 s of steady traffic
             source.current()
-            await anyio.sleep(0.01)
+            clock.advance(0.01)
+            await anyio.sleep(0.001)
         assert backend.policy_requests == 2
         assert source.status()["consecutive_failures"] == 2
 
@@ -396,7 +408,8 @@ async def test_fallback_mode_serves_local_scopes_until_the_backend_answers(issue
         scope_matrix_ttl=0.2,
         policy_max_staleness=0.4,
     )
-    async with started(cfg) as source:
+    clock = MovableClock()
+    async with started(cfg, clock) as source:
         assert allowed(source.current(), "read", "local") and not allowed(source.current(), "read", "remote")
         assert (
             source.status()["serving"] == Serving.LOCAL_FALLBACK
@@ -404,13 +417,13 @@ async def test_fallback_mode_serves_local_scopes_until_the_backend_answers(issue
         )
 
         backend.policy_fault = None  # the backend answers: its policy takes over
-        await eventually(lambda: allowed(source.current(), "read", "remote"), within=3)
+        await eventually(lambda: allowed(source.current(), "read", "remote"), clock, within=3)
         assert not allowed(source.current(), "read", "local")
 
         backend.policy_fault = "http_500"  # down again: stale remote map, then local again
-        await eventually(lambda: serving(source) == Serving.STALE, within=3)
+        await eventually(lambda: serving(source) == Serving.STALE, clock, within=3)
         assert allowed(source.current(), "read", "remote")
-        await eventually(lambda: serving(source) == Serving.LOCAL_FALLBACK, within=3)
+        await eventually(lambda: serving(source) == Serving.LOCAL_FALLBACK, clock, within=3)
         assert allowed(source.current(), "read", "local")
 
 
@@ -430,12 +443,15 @@ async def test_each_state_change_is_logged_once(
     backend = issuer.backend
     backend.set_policy(tools={"read": ["r"]})
     caplog.set_level(logging.INFO, logger="authsec.policy")
-    async with started(remote_config(issuer, scope_matrix_ttl=0.1, policy_max_staleness=0.3)) as source:
+    clock = MovableClock()
+    cfg = remote_config(issuer, scope_matrix_ttl=0.1, policy_max_staleness=0.3)
+    async with started(cfg, clock) as source:
         backend.policy_fault = "down"
-        await eventually(lambda: unavailable(source), within=3)
+        await eventually(lambda: unavailable(source), clock, within=3)
         for _ in range(20):
             unavailable(source)
-            await anyio.sleep(0.01)
+            clock.advance(0.01)
+            await anyio.sleep(0.001)
     messages = [r.getMessage() for r in caplog.records if r.name == "authsec.policy"]
     assert [m.split(" ")[2] for m in messages] == ["ready", "refresh", "unavailable,"]
     assert not any(issuer.client_secret in m for m in messages)
