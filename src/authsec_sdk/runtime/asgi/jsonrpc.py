@@ -58,6 +58,10 @@ class Inspection:
 EMPTY = Inspection()
 
 
+#: Built once: ``json.loads`` with a hook builds a new decoder on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=tuple)
+
+
 def parse_json(body: bytes) -> Any:
     """JSON from ``body`` with every object as a tuple of pairs; `BodyParseError` if unreadable.
 
@@ -65,7 +69,7 @@ def parse_json(body: bytes) -> Any:
     encoding is refused rather than read by us one way and by the handler another.
     """
     try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=tuple)
+        return _DECODER.decode(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise BodyParseError(str(exc)) from None
 

@@ -14,9 +14,11 @@ message goes out as soon as it can: streams are never buffered whole.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -48,7 +50,7 @@ from .jsonrpc import EMPTY, TOOLS_LIST, BodyParseError, Inspection, InvalidMessa
 from .mcp_headers import McpHeaders, agrees_with_body, read_mcp_headers
 from .origin import OriginCheck, is_preflight, preflight_answer, with_cors
 from .responses import error_answer, session_not_found_answer
-from .sdk_user import sdk_user
+from .sdk_user import SdkUsers
 from .sessions import SessionOwners, SessionRequest, owner_of, session_id_of, watch_session
 from .tools_filter import Keep, ToolsListFilter
 
@@ -73,6 +75,7 @@ class AuthSecMiddleware:
         self.sessions = SessionOwners(runtime.cfg.max_tracked_sessions)
         #: What a 401 asks for when no tool is named in the headers.
         self._baseline = advertisable(runtime.cfg.baseline_scopes)
+        self._sdk_users = SdkUsers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -132,7 +135,7 @@ class AuthSecMiddleware:
         """The whole body (None if the client left), within the size cap and the deadline."""
         cfg = self.runtime.cfg
         try:
-            with anyio.fail_after(cfg.body_read_timeout):
+            async with _deadline(cfg.body_read_timeout):
                 return await _receive_body(headers, receive, cfg.max_body_bytes)
         except TimeoutError:
             raise RequestTimeoutError("request body not received in time") from None
@@ -222,7 +225,7 @@ class AuthSecMiddleware:
         state = dict(scope.get("state") or {})
         state[STATE_KEY] = principal
         inner_scope = {**scope, "state": state}
-        user = sdk_user(principal)
+        user = self._sdk_users(principal)
         if user is not None:
             inner_scope["user"] = user
         token = bind_principal(principal)
@@ -251,6 +254,22 @@ class AuthSecMiddleware:
         else:
             expired = TokenInvalidError("token expired")
             await self._refuse(expired, send, scopes=self._baseline)
+
+
+def _deadline(seconds: float) -> AbstractAsyncContextManager[object]:
+    """A deadline raising `TimeoutError`: asyncio's own where asyncio runs (every request sets
+    one, and it costs half of anyio's portable one), anyio's on any other event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _portable_deadline(seconds)
+    return asyncio.timeout(seconds)
+
+
+@asynccontextmanager
+async def _portable_deadline(seconds: float) -> AsyncIterator[None]:
+    with anyio.fail_after(seconds):
+        yield
 
 
 def _posts_json(method: str, headers: Sequence[tuple[bytes, bytes]]) -> bool:

@@ -25,13 +25,38 @@ def _user_class() -> Any:
     return AuthenticatedUser, AccessToken
 
 
-def sdk_user(principal: Principal) -> Any | None:
-    """An ``AuthenticatedUser`` for ``principal``, or None when ``mcp`` is not installed."""
+class SdkUsers:
+    """``AuthenticatedUser``s by principal, each built once.
+
+    A repeat token brings back the same `Principal` object, so its user need not be built
+    on every request. Each entry keeps its principal alive, so its ``id`` cannot be reused
+    while the entry exists; past ``limit`` the oldest entries go first.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._built: dict[int, tuple[Principal, Any]] = {}
+        self._limit = limit
+
+    def __call__(self, principal: Principal) -> Any | None:
+        """An ``AuthenticatedUser`` for ``principal``, or None when ``mcp`` is not installed."""
+        entry = self._built.get(id(principal))
+        if entry is not None and entry[0] is principal:
+            return entry[1]
+        user = _build(principal)
+        if len(self._built) >= self._limit:
+            del self._built[next(iter(self._built))]
+        self._built[id(principal)] = (principal, user)
+        return user
+
+
+def _build(principal: Principal) -> Any | None:
     classes = _user_class()
     if classes is None:
         return None
     user_class, token_class = classes
-    token = token_class(
+    # Every field comes from a validated principal, so the model's own validation (most of
+    # the cost of building it, on every request) is skipped.
+    token = token_class.model_construct(
         token="",
         client_id=principal.client_id,
         scopes=list(principal.scopes),
