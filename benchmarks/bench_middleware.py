@@ -9,7 +9,7 @@ process over ASGI, so the numbers are the middleware's own cost, not the network
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -44,8 +44,10 @@ class BareHandler:
         await send({"type": "http.response.body", "body": b"{}"})
 
 
-def request_driver(app: Any, headers: list[tuple[bytes, bytes]]) -> Callable[[], Awaitable[int]]:
-    """One POST through ``app`` in process; returns the status."""
+def request_driver(
+    app: Any, headers: Callable[[], list[tuple[bytes, bytes]]]
+) -> Callable[[], Awaitable[int]]:
+    """One POST through ``app`` in process, with the extra ``headers()`` of the moment; returns the status."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -56,7 +58,7 @@ def request_driver(app: Any, headers: list[tuple[bytes, bytes]]) -> Callable[[],
         "raw_path": b"/mcp",
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), *headers],
+        "headers": [(b"content-type", b"application/json")],
         "server": ("127.0.0.1", 9),
         "client": ("127.0.0.1", 1234),
     }
@@ -77,7 +79,7 @@ def request_driver(app: Any, headers: list[tuple[bytes, bytes]]) -> Callable[[],
             if message["type"] == "http.response.start":
                 status = message["status"]
 
-        await app(dict(scope), receive, send)
+        await app({**scope, "headers": [*scope["headers"], *headers()]}, receive, send)
         return status
 
     return once
@@ -98,49 +100,85 @@ async def interleaved(
     return statistics.median(times_a), statistics.median(times_b)
 
 
+def cycling(tokens: list[str]) -> Callable[[], list[tuple[bytes, bytes]]]:
+    """Headers carrying the next token of ``tokens`` on each call: a new token per request."""
+    pool = itertools.cycle([[(b"authorization", f"Bearer {t}".encode())] for t in tokens])
+    return lambda: next(pool)
+
+
+async def request_rows(issuer: LocalIssuer, rows: list[tuple[str, float, float]]) -> None:
+    """Whole requests through ``mount_mcp`` against the bare app: one repeat token, then a new
+    token on every request for each signing algorithm."""
+    # Each algorithm's key is new: no refetch cooldown, so its first token fetches it at once.
+    cfg = issuer.config(
+        introspection_url="",
+        resource_uri=RESOURCE,
+        tool_scopes={"read": ["notes:read"]},
+        jwks_refetch_cooldown=0,
+    )
+    protected = Starlette()
+    mount_mcp(protected, "/mcp", BareHandler(), cfg)
+    unprotected = Starlette(routes=[Route("/mcp", BareHandler())])
+    bare = request_driver(unprotected, lambda: [])
+    async with LifespanManager(protected), LifespanManager(unprotected):
+        token = issuer.mint(scopes=["notes:read"], audience=RESOURCE)
+        repeat = [(b"authorization", f"Bearer {token}".encode())]
+        warm = request_driver(protected, lambda: repeat)
+        assert await warm() == 200 and await bare() == 200
+        rows.append(("request, repeat token (warm)", *await interleaved(warm, bare)))
+        for algorithm in ("RS256", "ES256", "EdDSA"):
+            key = issuer.rotate_keys(algorithm=algorithm)
+            # Enough distinct tokens that none is met twice: each request verifies a signature.
+            tokens = [
+                issuer.mint(scopes=["notes:read"], audience=RESOURCE, key=key)
+                for _ in range(ROUNDS * PER_ROUND + 1)
+            ]
+            cold = request_driver(protected, cycling(tokens))
+            status = await cold()  # the first one fetches the new key
+            assert status == 200, (algorithm, status)
+            rows.append((f"request, new {algorithm} token each time (cold)", *await interleaved(cold, bare)))
+
+
+async def verifier_row(issuer: LocalIssuer, rows: list[tuple[str, float, float]]) -> None:
+    """A first-time token: our verifier (parse once, key prepared at fetch) vs PyJWT's decode."""
+    cfg = issuer.config(introspection_url="", resource_uri=RESOURCE, token_cache_size=1)
+    key = issuer.rotate_keys(algorithm="RS256")
+    tokens = [
+        issuer.mint(scopes=["notes:read"], audience=RESOURCE, key=key) for _ in range(ROUNDS * PER_ROUND)
+    ]
+    public_key = key.private_key.public_key()
+    async with httpx.AsyncClient() as http:
+        verifier = JWTVerifier(cfg, JWKSStore(cfg, http))
+        await verifier.verify(tokens[0])  # fetch the keys once
+        ours_iter = iter(tokens)
+        pyjwt_iter = iter(tokens)
+
+        async def ours_verify() -> None:
+            await verifier.verify(next(ours_iter))
+
+        async def pyjwt_verify() -> None:
+            jwt.decode(
+                next(pyjwt_iter), public_key, algorithms=["RS256"], audience=RESOURCE, issuer=issuer.issuer
+            )
+
+        rows.append(
+            (
+                "JWT check of a new RS256 token, ours vs jwt.decode",
+                *await interleaved(ours_verify, pyjwt_verify),
+            )
+        )
+
+
 async def main() -> None:
     rows: list[tuple[str, float, float]] = []
     with LocalIssuer() as issuer:
-        cfg = issuer.config(introspection_url="", resource_uri=RESOURCE, tool_scopes={"read": ["notes:read"]})
-        token = issuer.mint(scopes=["notes:read"], audience=RESOURCE)
-
-        protected = Starlette()
-        mount_mcp(protected, "/mcp", BareHandler(), cfg)
-        unprotected = Starlette(routes=[Route("/mcp", BareHandler())])
-        async with LifespanManager(protected), LifespanManager(unprotected):
-            with_auth = request_driver(protected, [(b"authorization", f"Bearer {token}".encode())])
-            without = request_driver(unprotected, [])
-            assert await with_auth() == 200 and await without() == 200
-            ours, base = await interleaved(with_auth, without)
-            rows.append(("request, protected vs unprotected app (cached token)", ours, base))
-
-        # A first-time token: our verifier (parse once, key prepared at fetch) vs PyJWT's decode.
-        tokens = [issuer.mint(scopes=["notes:read"], audience=RESOURCE) for _ in range(ROUNDS * PER_ROUND)]
-        public_key = issuer.current_key.private_key.public_key()
-        async with httpx.AsyncClient() as http:
-            verifier = JWTVerifier(dataclasses.replace(cfg, token_cache_size=1), JWKSStore(cfg, http))
-            await verifier.verify(token)  # fetch the keys once
-            ours_iter = iter(tokens)
-            pyjwt_iter = iter(tokens)
-
-            async def ours_verify() -> None:
-                await verifier.verify(next(ours_iter))
-
-            async def pyjwt_verify() -> None:
-                jwt.decode(
-                    next(pyjwt_iter),
-                    public_key,
-                    algorithms=["RS256"],
-                    audience=RESOURCE,
-                    issuer=issuer.issuer,
-                )
-
-            ours, base = await interleaved(ours_verify, pyjwt_verify)
-            rows.append(("JWT check of a new token, ours vs jwt.decode", ours, base))
-
-    print(f"{'case':<58} {'ours µs':>9} {'base µs':>9} {'ratio':>7}")
+        await request_rows(issuer, rows)
+        await verifier_row(issuer, rows)
+    title = "case (in process; base: the bare app, or jwt.decode)"
+    print(f"{title:<58} {'ours µs':>9} {'base µs':>9} {'over µs':>8} {'ratio':>6}")
     for name, ours, base in rows:
-        print(f"{name:<58} {ours * 1e6:>9.1f} {base * 1e6:>9.1f} {ours / base:>7.2f}")
+        over = (ours - base) * 1e6
+        print(f"{name:<58} {ours * 1e6:>9.1f} {base * 1e6:>9.1f} {over:>8.1f} {ours / base:>6.2f}")
 
 
 if __name__ == "__main__":

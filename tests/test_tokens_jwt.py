@@ -100,13 +100,14 @@ async def test_valid_rs256_token_gives_principal(issuer: LocalIssuer, http: http
     assert principal.active
 
 
-async def test_valid_es256_and_ps256_tokens(http: httpx.AsyncClient) -> None:
+async def test_valid_es256_ps256_and_eddsa_tokens(http: httpx.AsyncClient) -> None:
     with LocalIssuer(algorithm="ES256") as es_issuer:
         v = validator(es_issuer, http)
         assert (await accepted(v, es_issuer.mint(audience=RESOURCE))).subject == "user-1"
-        ps_key = es_issuer.rotate_keys(algorithm="PS256")
-        v = validator(es_issuer, http)
-        assert (await accepted(v, es_issuer.mint(audience=RESOURCE, key=ps_key))).subject == "user-1"
+        for algorithm in ("PS256", "EdDSA"):
+            key = es_issuer.rotate_keys(algorithm=algorithm)
+            v = validator(es_issuer, http)
+            assert (await accepted(v, es_issuer.mint(audience=RESOURCE, key=key))).subject == "user-1"
 
 
 async def test_audience_string_list_or_alias(issuer: LocalIssuer, http: httpx.AsyncClient) -> None:

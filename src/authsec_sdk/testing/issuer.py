@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import anyio
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -49,19 +49,23 @@ class SigningKey:
     published: bool = True
 
     def public_jwk(self) -> dict[str, Any]:
-        impl = RSAAlgorithm if self.algorithm.startswith(("RS", "PS")) else ECAlgorithm
+        impl: Any = {"EdDSA": OKPAlgorithm}.get(
+            self.algorithm, RSAAlgorithm if self.algorithm.startswith(("RS", "PS")) else ECAlgorithm
+        )
         jwk: dict[str, Any] = json.loads(impl.to_jwk(self.private_key.public_key()))
         jwk.update(kid=self.kid, alg=self.algorithm, use="sig")
         return jwk
 
 
 def generate_key(algorithm: str = "RS256", kid: str | None = None, *, key_size: int = 2048) -> SigningKey:
-    """A fresh signing key for ``algorithm`` (RS*, PS* or ES256); ``key_size`` is for RSA only,
+    """A fresh signing key for ``algorithm`` (RS*, PS*, ES256 or EdDSA); ``key_size`` is for RSA only,
     so tests can make keys too weak to be accepted."""
     if algorithm.startswith(("RS", "PS")):
         private: Any = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     elif algorithm == "ES256":
         private = ec.generate_private_key(ec.SECP256R1())
+    elif algorithm == "EdDSA":
+        private = ed25519.Ed25519PrivateKey.generate()
     else:
         raise ValueError(f"unsupported algorithm {algorithm!r}")
     return SigningKey(kid=kid or uuid.uuid4().hex[:16], algorithm=algorithm, private_key=private)

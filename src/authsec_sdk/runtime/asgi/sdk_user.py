@@ -54,9 +54,7 @@ def _build(principal: Principal) -> Any | None:
     if classes is None:
         return None
     user_class, token_class = classes
-    # Every field comes from a validated principal, so the model's own validation (most of
-    # the cost of building it, on every request) is skipped.
-    token = token_class.model_construct(
+    token = token_class(
         token="",
         client_id=principal.client_id,
         scopes=list(principal.scopes),
