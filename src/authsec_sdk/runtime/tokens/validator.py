@@ -36,7 +36,7 @@ class TokenValidator:
     def __init__(self, cfg: Config, http: httpx.AsyncClient, clock: Clock = SYSTEM_CLOCK) -> None:
         mode = cfg.effective_validation_mode
         strategies: dict[ValidationMode, Callable[[str], Awaitable[Principal]]] = {
-            ValidationMode.JWT_ONLY: self._jwt_principal,
+            ValidationMode.JWT_ONLY: self._verify_jwt,
             ValidationMode.INTROSPECTION_ONLY: self._introspected_principal,
             ValidationMode.JWT_OR_INTROSPECT: self._jwt_or_introspected_principal,
             ValidationMode.JWT_AND_INTROSPECT: self._jwt_and_introspected_principal,
@@ -87,9 +87,6 @@ class TokenValidator:
     async def _introspect(self, token: str, *, require_aud: bool) -> Mapping[str, Any]:
         assert self._introspector is not None
         return await self._introspector.introspect(token, require_aud=require_aud)
-
-    async def _jwt_principal(self, token: str) -> Principal:
-        return await self._verify_jwt(token)
 
     async def _jwt_or_introspected_principal(self, token: str) -> Principal:
         """JWTs are verified locally; only a token that is not a JWT at all is introspected.
