@@ -111,7 +111,9 @@ def test_large_unauthenticated_bodies_do_not_stall_other_clients(issuer: LocalIs
         prober.join(10)
     assert statuses == [401] * 12
     assert latencies
-    assert max(latencies) < 0.4  # generous: reading and parsing these bodies blocked the loop far longer
+    # Generous, for a loaded machine: reading and parsing these bodies held the event loop for
+    # about a second each, so four connections at once delayed other clients by several seconds.
+    assert max(latencies) < 1.5
 
 
 def test_a_stalled_authenticated_body_gets_408_and_the_connection_closes(issuer: LocalIssuer) -> None:

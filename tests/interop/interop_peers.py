@@ -9,6 +9,7 @@ Every wait is bounded, every process is one we started and is stopped by its PID
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -67,7 +68,16 @@ def lock_digest() -> str:
 
 
 def npm_ci(npm: str) -> None:
-    """``npm ci`` in tests/interop unless node_modules was installed from this very lock file."""
+    """``npm ci`` in tests/interop unless node_modules was installed from this very lock file.
+
+    Test workers running side by side take turns (a file lock), so only one installs.
+    """
+    with (INTEROP_DIR / ".npm-ci.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _npm_ci_unless_installed(npm)
+
+
+def _npm_ci_unless_installed(npm: str) -> None:
     digest = lock_digest()
     if LOCK_STAMP.is_file() and LOCK_STAMP.read_text().strip() == digest:
         return
