@@ -15,7 +15,7 @@ import anyio
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from helpers import Protected, Recorder, bearer, challenge_params, protected_app, rpc
+from helpers import MovableClock, Protected, Recorder, bearer, challenge_params, protected_app, rpc
 from jwt.warnings import InsecureKeyLengthWarning
 
 from authsec_sdk.runtime import ValidationMode
@@ -126,6 +126,28 @@ def test_rotated_key_is_found_right_after_a_scheduled_refresh(
         # The scheduled refresh does not start the cooldown: the new kid is fetched at once.
         assert post(client, p, issuer.mint(audience=p.url)).status_code == 200
         assert issuer.counters.jwks == 3
+
+
+@pytest.mark.anyio
+async def test_nobody_waits_on_a_scheduled_refresh_another_lookup_started(
+    issuer: LocalIssuer, http: httpx.AsyncClient
+) -> None:
+    cfg = issuer.config(resource_uri="http://127.0.0.1:9/mcp", validation_mode=ValidationMode.JWT_ONLY)
+    clock = MovableClock()
+    store = JWKSStore(cfg, http, clock.clock)
+    kid = issuer.current_key.kid
+    await store.get_key(kid, "RS256")
+    clock.advance(cfg.jwks_cache_ttl + 1)  # the keys are due for their scheduled refresh
+    issuer.faults.jwks = "slow"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(store.get_key, kid, "RS256")  # starts the (slow) refresh and waits for it
+        await anyio.sleep(0.05)
+        with anyio.fail_after(0.5):  # the others answer from the cached keys meanwhile
+            for _ in range(20):
+                assert (await store.get_key(kid, "RS256")).kid == kid
+        issuer.faults.jwks = None
+        tg.cancel_scope.cancel()
+    assert issuer.counters.jwks == 2
 
 
 @pytest.mark.anyio

@@ -107,13 +107,16 @@ class JWKSStore:
         """The key to verify a token whose header names ``kid`` and ``alg``.
 
         A token without ``kid`` matches only when exactly one usable key fits ``alg``.
-        A lookup that finds a fetch under way waits for it, and then decides on its result.
+        A lookup that finds a fetch under way answers from the cached keys when they hold
+        the key, and otherwise waits for the fetch and decides on its result.
         An unknown ``kid`` causes a fetch at most once per ``jwks_refetch_cooldown``, counted
         from the fetches unknown kids caused (a scheduled refresh does not delay picking up a
         rotated key). Raises `TokenInvalidError` for a key the issuer does not publish, and
         `IssuerUnavailableError` when the keys cannot be had to decide.
         """
         now = self._clock.monotonic()
+        if self._in_flight is not None and (cached := self._lookup(kid, alg)) is not None:
+            return cached  # nobody waits on a refresh another request started
         fetched = self._in_flight is not None or self._refresh_due(now)
         if fetched:
             await self._fetch_shared(unknown_kid=False)
