@@ -18,7 +18,8 @@ class _Call(Generic[V]):
     """One run of the work: its outcome once it ends, or neither when it was abandoned."""
 
     def __init__(self) -> None:
-        self.done = anyio.Event()
+        #: Made by the first caller that waits: most runs have no waiter, and an event costs.
+        self.done: anyio.Event | None = None
         self.result: tuple[V] | None = None
         self.error: Exception | None = None
 
@@ -36,6 +37,8 @@ class SingleFlight(Generic[V]):
 
     async def run(self, key: bytes, work: Callable[[], Awaitable[V]]) -> V:
         while (call := self._calls.get(key)) is not None:
+            if call.done is None:
+                call.done = anyio.Event()
             await call.done.wait()
             if call.error is not None:
                 raise call.error
@@ -51,4 +54,5 @@ class SingleFlight(Generic[V]):
             raise
         finally:
             del self._calls[key]
-            call.done.set()
+            if call.done is not None:
+                call.done.set()
