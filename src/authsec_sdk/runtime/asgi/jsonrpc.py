@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 TOOLS_CALL = "tools/call"
 TOOLS_LIST = "tools/list"
@@ -39,8 +38,7 @@ class InvalidMessageError(ValueError):
     ``id`` that is neither a string nor an integer, or a batch over `MAX_BATCH_MESSAGES`."""
 
 
-@dataclass(frozen=True)
-class Inspection:
+class Inspection(NamedTuple):
     #: The id of a single JSON-RPC request, for error answers; None otherwise.
     request_id: RequestId | None = None
     #: True when the body is a JSON-RPC message or batch.

@@ -12,7 +12,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .jsonrpc import TOOLS_CALL, Inspection
 
@@ -24,8 +24,7 @@ _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
 _BASE64_VALUE = re.compile(r"=\?base64\?(.*)\?=", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class McpHeaders:
+class McpHeaders(NamedTuple):
     """The request's MCP headers, decoded. A header sent twice reads as `AMBIGUOUS`."""
 
     protocol_version: str | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from starlette.types import Message, Send
 
@@ -61,8 +61,7 @@ class SessionOwners:
         self._owners.pop(session_id, None)
 
 
-@dataclass(frozen=True)
-class SessionRequest:
+class SessionRequest(NamedTuple):
     """What one request means for the owner map, decided before the handler runs."""
 
     #: The session the request names; None for a request that may create one.
