@@ -5,6 +5,7 @@ from authsec_sdk.runtime import Config, PolicyMode, ValidationMode, mount_mcp
 
 from .asgi.responses import error_answer
 from .config import Config, PolicyMode, ValidationMode, from_env
+from .declarations import permission_required, public, requires_scopes
 from .errors import (
     AuthSecError,
     InsufficientScopeError,
@@ -12,6 +13,7 @@ from .errors import (
     IssuerUnavailableError,
     PolicyIncompleteError,
     PolicyUnavailableError,
+    RequirementNotMetError,
     TokenInactiveError,
     TokenInvalidError,
     ToolNotPermittedError,
@@ -32,6 +34,7 @@ __all__ = [
     "PolicyMode",
     "PolicyUnavailableError",
     "Principal",
+    "RequirementNotMetError",
     "Runtime",
     "TokenInactiveError",
     "TokenInvalidError",
@@ -40,5 +43,8 @@ __all__ = [
     "error_answer",
     "from_env",
     "mount_mcp",
+    "permission_required",
     "principal_from_context",
+    "public",
+    "requires_scopes",
 ]

@@ -186,3 +186,16 @@ class ToolNotPermittedError(ForbiddenError):
     def __init__(self, description: str = "tool not permitted", *, tool: str = "") -> None:
         super().__init__(description)
         self.tool = tool
+
+
+class RequirementNotMetError(ToolNotPermittedError):
+    """A ``tools/call`` whose declared roles, groups, resources or permissions the caller
+    lacks. No scope would cure it, so, like `ToolNotPermittedError`, it carries no
+    ``insufficient_scope``. ``unmet`` names the conditions that failed (``role 'admin'``):
+    any one of them would do, or every one when ``require_all``."""
+
+    def __init__(self, unmet: Sequence[str], *, tool: str = "", require_all: bool = False) -> None:
+        self.unmet = tuple(unmet)
+        self.require_all = require_all
+        which = "all of" if require_all else "one of"
+        super().__init__(f"tool {tool!r} requires {which}: {', '.join(self.unmet)}", tool=tool)

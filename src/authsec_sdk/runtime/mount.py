@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 
 from .asgi.middleware import AuthSecMiddleware
 from .config import Config
+from .declarations import collect_declarations, requirements_of, with_declarations
 from .metadata import MetadataEndpoint, metadata_path, well_known_path
 from .service import Runtime
 
@@ -24,15 +25,21 @@ def mount_mcp(app: Any, path: str, handler: Any, cfg: Config) -> Runtime:
     streamable HTTP transport. The config is validated now (``ValueError`` on any problem);
     the rest of the startup work runs in the app's lifespan, composed with the one the app
     already has. Returns the `Runtime`, whose ``health()`` reports the policy state.
+
+    An ``MCPServer``'s tool declarations (``@requires_scopes``, ``@permission_required``,
+    ``@public``) are read now: their scopes join ``tool_scopes`` (the local policy, or the
+    fallback) and the manifest's suggestions; a contradiction raises ``ValueError``.
     """
     router = getattr(app, "router", None)
     if not isinstance(router, Router):
         raise TypeError("mount_mcp needs a Starlette or FastAPI application")
     if not path.startswith("/") or (path != "/" and path.endswith("/")):
         raise ValueError(f"path must start with '/' and not end with one, got {path!r}")
+    declared = collect_declarations(handler)
+    cfg = with_declarations(cfg, declared)
     cfg.validate()
     asgi_handler, handler_lifespan = adapt_handler(handler, cfg)
-    runtime = Runtime(cfg, asgi_handler, path, handler_lifespan)
+    runtime = Runtime(cfg, asgi_handler, path, handler_lifespan, requirements_of(declared))
     metadata = MetadataEndpoint(cfg, runtime.advertised_scopes)
     # At the resource URI's own path, and at the mount path when a proxy maps one onto the other.
     metadata_paths = dict.fromkeys((metadata_path(cfg.resource_uri), well_known_path(path)))

@@ -19,7 +19,7 @@ from .config import Config
 from .errors import NotStartedError, PolicyUnavailableError
 from .manifest import publish_manifest
 from .metadata import metadata_url
-from .policy import PolicySource, policy_source_for
+from .policy import PolicySource, Requirements, policy_source_for
 from .policy.rules import advertisable, union_in_order
 from .tokens import TokenValidator
 from .tokens.discovery import discover_endpoints
@@ -32,6 +32,7 @@ class Runtime:
 
     ``handler`` is the user's MCP handler as plain ASGI; ``path`` is where it is mounted.
     ``handler_lifespan`` is entered at startup (e.g. an MCP SDK session manager's ``run()``).
+    ``requirements`` are the tools' declared conditions the middleware enforces.
     """
 
     def __init__(
@@ -40,12 +41,15 @@ class Runtime:
         handler: ASGIApp,
         path: str,
         handler_lifespan: AbstractAsyncContextManager[Any] | None = None,
+        requirements: Requirements | None = None,
     ) -> None:
         self.cfg = cfg
         self.handler = handler
         self.path = path
         self.metadata_url = metadata_url(cfg.resource_uri)
         self.policy: PolicySource = policy_source_for(cfg)
+        #: What tools declare beyond their scopes (roles, permissions, ...), by tool name.
+        self.requirements: Requirements = requirements or {}
         self._handler_lifespan = handler_lifespan
         self._validator: TokenValidator | None = None
 

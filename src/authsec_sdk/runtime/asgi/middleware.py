@@ -34,6 +34,7 @@ from ..errors import (
     PolicyUnavailableError,
     RequestTimeoutError,
     RequestTooLargeError,
+    RequirementNotMetError,
     SessionNotFoundError,
     TokenInvalidError,
     TokenMissingError,
@@ -42,7 +43,7 @@ from ..errors import (
     UnsupportedEncodingError,
 )
 from ..logsafe import RateLimitedLog, shown
-from ..policy import advertisable, challenge_scopes, decide, decide_calls, tool_scopes
+from ..policy import advertisable, challenge_scopes, judge_calls, tool_scopes
 from ..principal import Principal, bind_principal, unbind_principal
 from ..tokens import extract_bearer
 from .headers import first_header
@@ -162,7 +163,10 @@ class AuthSecMiddleware:
             if inspection.tool_calls:
                 raise
             return _callable_by_nobody  # without a policy no call would pass, so none is listed
-        verdict = decide_calls(policy, inspection.tool_calls, principal.scopes)
+        requirements = self.runtime.requirements
+        verdict = judge_calls(policy, requirements, inspection.tool_calls, principal)
+        if verdict.unmet:
+            raise RequirementNotMetError(verdict.unmet, tool=verdict.tool, require_all=verdict.require_all)
         if not verdict.allowed and not verdict.curable:
             raise ToolNotPermittedError(tool=verdict.tool)
         if not verdict.allowed:
@@ -174,9 +178,9 @@ class AuthSecMiddleware:
                     policy, verdict.required, principal.scopes, accumulating=mcp.client_accumulates_scopes
                 ),
             )
-        if not filters or policy.open:
+        if not filters or (policy.open and not requirements):
             return None
-        return lambda tool: decide(policy, tool, principal.scopes).allowed
+        return lambda tool: judge_calls(policy, requirements, (tool,), principal).allowed
 
     def _scopes_to_ask(self, exc: AuthSecError, mcp: McpHeaders) -> Sequence[str]:
         """What a 401 asks for: the scopes of the tool a ``tools/call`` names in its headers,

@@ -19,6 +19,7 @@ from ..errors import (
     InsufficientScopeError,
     PolicyIncompleteError,
     RequestTimeoutError,
+    RequirementNotMetError,
     ToolNotPermittedError,
 )
 
@@ -112,6 +113,9 @@ def _detail(exc: AuthSecError) -> dict[str, Any]:
     if isinstance(exc, InsufficientScopeError):
         detail["required_scopes"] = list(exc.required_scopes)
         detail["scope"] = " ".join(valid_scopes(exc.scope))
+    if isinstance(exc, RequirementNotMetError):
+        detail["unmet"] = list(exc.unmet)
+        detail["require_all"] = exc.require_all
     if isinstance(exc, PolicyIncompleteError):
         detail["state"] = exc.state
         detail["reason"] = exc.reason

@@ -27,6 +27,10 @@ _STRINGS: Mapping[str, str] = {
     "AUTHSEC_RESOURCE_URI": "resource_uri",
     "AUTHSEC_RESOURCE_NAME": "resource_name",
     "AUTHSEC_RESOURCE_SERVER_ID": "resource_server_id",
+    "AUTHSEC_ROLES_CLAIM": "roles_claim",
+    "AUTHSEC_GROUPS_CLAIM": "groups_claim",
+    "AUTHSEC_PERMISSIONS_CLAIM": "permissions_claim",
+    "AUTHSEC_SCOPED_PERMISSIONS_CLAIM": "scoped_permissions_claim",
 }
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..claim_paths import ClaimPaths, claim_path_problem
+
 if TYPE_CHECKING:
     from ..manifest_tool import ManifestTool
 
@@ -130,6 +132,12 @@ class Config:
     #: Read ``jwks_url`` and ``introspection_url`` from the issuer's RFC 8414 / OpenID
     #: metadata at startup when they are not configured; its ``issuer`` must equal ours.
     discover_endpoints: bool = False
+    #: Dotted claim paths the RBAC checks read (e.g. ``realm_access.roles`` for Keycloak).
+    roles_claim: str = "roles"
+    groups_claim: str = "groups"
+    permissions_claim: str = "permissions"
+    #: A list of ``{"scope_type", "scope_id", "permissions": [...]}`` objects.
+    scoped_permissions_claim: str = "scoped_permissions"
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -165,6 +173,15 @@ class Config:
     def accepted_audiences(self) -> frozenset[str]:
         return frozenset((self.resource_uri, *self.audience_aliases))
 
+    @property
+    def claim_paths(self) -> ClaimPaths:
+        return ClaimPaths(
+            roles=self.roles_claim,
+            groups=self.groups_claim,
+            permissions=self.permissions_claim,
+            scoped_permissions=self.scoped_permissions_claim,
+        )
+
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise `ValueError` naming the first unusable setting.
@@ -195,6 +212,10 @@ def _problems(cfg: Config) -> Iterable[str]:
         if isinstance(getattr(cfg, name), str):
             yield f"{name} must be a list of scopes, not a string"
     yield from _transport_problems(cfg)
+    for name in _CLAIM_PATH_FIELDS:
+        problem = claim_path_problem(name, getattr(cfg, name))
+        if problem is not None:
+            yield problem
     for name, mapping in (
         ("tool_scopes", cfg.tool_scopes),
         ("tool_scope_suggestions", cfg.tool_scope_suggestions),
@@ -209,6 +230,9 @@ def _problems(cfg: Config) -> Iterable[str]:
                 yield f"{name} has a tool name that is not a non-empty string: {tool!r}"
             if isinstance(scopes, str) or not all(isinstance(s, str) and s for s in scopes):
                 yield f"{name}[{tool!r}] must be a list of non-empty scope strings"
+
+
+_CLAIM_PATH_FIELDS = ("roles_claim", "groups_claim", "permissions_claim", "scoped_permissions_claim")
 
 
 def _url_problems(cfg: Config) -> Iterable[str]:

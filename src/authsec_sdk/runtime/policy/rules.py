@@ -77,6 +77,10 @@ class CallsDecision:
     curable: bool = False
     #: What the denied calls need: each call's scopes, any one of which allows it.
     required: tuple[str, ...] = ()
+    #: Declared conditions no scope can meet (`requirements`): one of them, or all with
+    #: ``require_all``. Non-empty means 403 without ``insufficient_scope``.
+    unmet: tuple[str, ...] = ()
+    require_all: bool = False
 
 
 def decide_calls(policy: ToolPolicy, tools: Iterable[str], held: Collection[str]) -> CallsDecision:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..claim_paths import DEFAULT_CLAIM_PATHS, ClaimPaths
 from ..errors import TokenInvalidError
 from ..logsafe import shown
 from ..principal import Claims, Principal
@@ -63,8 +64,11 @@ def check_claims(
         )
 
 
-def principal_from_claims(claims: Mapping[str, Any], *, active: bool = True) -> Principal:
-    """The `Principal` for claims that already passed `check_claims`."""
+def principal_from_claims(
+    claims: Mapping[str, Any], *, active: bool = True, claim_paths: ClaimPaths = DEFAULT_CLAIM_PATHS
+) -> Principal:
+    """The `Principal` for claims that already passed `check_claims`; its RBAC helpers read
+    roles, groups and permissions at ``claim_paths``."""
     subject = claims.get("sub")
     issuer = claims.get("iss")
     return Principal(
@@ -75,6 +79,7 @@ def principal_from_claims(claims: Mapping[str, Any], *, active: bool = True) -> 
         claims=Claims(claims),
         active=active,
         expires_at=_time_claim(claims, "exp"),
+        claim_paths=claim_paths,
     )
 
 

@@ -39,6 +39,7 @@ class JWTVerifier:
         self._audiences = cfg.accepted_audiences
         self._leeway = cfg.clock_leeway
         self._strict = cfg.strict_rfc9068
+        self._claim_paths = cfg.claim_paths
         #: Verified principals with the key that verified them.
         self._cache: TokenCache[tuple[Principal, VerificationKey]] = TokenCache(cfg.token_cache_size)
         self._flights: SingleFlight[Principal] = SingleFlight()
@@ -65,7 +66,7 @@ class JWTVerifier:
 
     async def _verify_and_remember(self, token: str, now: float) -> Principal:
         claims, key = await self._verify_uncached(parse_jwt(token), now)
-        principal = principal_from_claims(claims)
+        principal = principal_from_claims(claims, claim_paths=self._claim_paths)
         self._cache.put(token, (principal, key), until=claims["exp"])
         return principal
 

@@ -45,6 +45,7 @@ class TokenValidator:
             raise ValueError("no validation mode: configure jwks_url and/or introspection_url")
         self._strategy = strategies[mode]
         self._issuer = cfg.issuer
+        self._claim_paths = cfg.claim_paths
         uses_jwt = mode is not ValidationMode.INTROSPECTION_ONLY
         uses_introspection = mode is not ValidationMode.JWT_ONLY
         self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http, clock), clock) if uses_jwt else None
@@ -102,7 +103,7 @@ class TokenValidator:
     async def _introspected_principal(self, token: str) -> Principal:
         answer = await self._introspect(token, require_aud=True)
         # ``iss`` is optional in an answer; when present it was checked to be ours.
-        return principal_from_claims({"iss": self._issuer, **answer})
+        return principal_from_claims({"iss": self._issuer, **answer}, claim_paths=self._claim_paths)
 
     async def _jwt_and_introspected_principal(self, token: str) -> Principal:
         """Identity from the verified JWT; liveness (and possibly narrower scopes) from the issuer.
