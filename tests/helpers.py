@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authsec_sdk.runtime import Config, Runtime, mount_mcp, principal_from_context
 from authsec_sdk.runtime.clock import Clock
@@ -123,3 +123,18 @@ def challenge_params(header: str) -> dict[str, str]:
         assert key not in params, f"duplicate {key} in {header}"
         params[key] = value[1:-1]
     return params
+
+
+@contextmanager
+def served_late(build: Callable[[str], ASGIApp]) -> Iterator[str]:
+    """Serve the app ``build(base_url)`` returns, for apps that must know their own URL to be
+    built (their ``resource_uri``); yields the base URL."""
+    built: list[ASGIApp] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await built[0](scope, receive, send)
+
+    server = ServerThread(app)
+    built.append(build(server.url))
+    with server:
+        yield server.url
