@@ -177,7 +177,7 @@ async def test_refusals(issuer: LocalIssuer, declared: Protected) -> None:
 @pytest.mark.anyio
 async def test_declared_scopes_are_the_fallback_and_the_suggestions(issuer: LocalIssuer) -> None:
     issuer.backend.policy_fault = "down"
-    values = {
+    values: dict[str, Any] = {
         **issuer.backend.config_values(),
         "policy_mode": PolicyMode.REMOTE_WITH_LOCAL_FALLBACK,
         "publish_manifest": True,
@@ -221,9 +221,9 @@ def test_public_and_restricted_is_refused_in_either_order() -> None:
         (lambda: permission_required([]), ValueError, "at least one permission"),
         (lambda: permission_required("doc:read"), TypeError, "as a list"),
         (lambda: permission_required(["delete"]), ValueError, "'delete' is not 'resource:action'"),
-        (lambda: requires_scopes("a", any=True), TypeError, "unexpected keyword argument 'any'"),
-        (lambda: permission_required(["d:r"], all=True), TypeError, "unexpected keyword argument 'all'"),
-        (lambda: public(tools="x"), TypeError, "unexpected keyword argument 'tools'"),
+        (lambda: requires_scopes("a", any=True), TypeError, "unexpected keyword argument 'any'"),  # type: ignore[call-arg]
+        (lambda: permission_required(["d:r"], all=True), TypeError, "unexpected keyword argument 'all'"),  # type: ignore[call-arg]
+        (lambda: public(tools="x"), TypeError, "unexpected keyword argument 'tools'"),  # type: ignore[call-overload]
     ],
 )
 def test_bad_declarations_fail_at_import(declare: Any, error: type[Exception], message: str) -> None:
