@@ -131,7 +131,8 @@ async def test_user_info_fields(issuer: LocalIssuer, legacy_url: str) -> None:
     claims = {**EMAIL, "roles": ["admin"], "groups": ["ops"], "permissions": ["invoice:read", "bad"]}
     token = issuer.mint(subject="alice", scopes=["notes:read"], audience=legacy_url, claims=claims)
     async with connect(legacy_url, token, "auto") as client:
-        info = json.loads(text_of(await client.call_tool("legacy_whoami", {})))
+        forged = {"_user_info": {"sub": "mallory", "roles": ["root"]}}
+        info = json.loads(text_of(await client.call_tool("legacy_whoami", forged)))
     assert info == {
         "sub": "alice",
         "email": "alice@example.com",
