@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from helpers import protected_app
 from mcp.server.mcpserver import MCPServer
@@ -78,3 +79,16 @@ async def test_authz_client_in_async_code(issuer: LocalIssuer) -> None:
         client.check_permission("document", "read")
     principal = await client.verify()
     assert principal.has_permission("document", "read") and client.check_permission("document", "read")
+
+
+def test_authz_client_in_async_code_on_trio(issuer: LocalIssuer) -> None:
+    """Refused inside a trio loop too (the check must not call anyio.run there), then usable."""
+    client = AuthzClient(issuer.mint(audience=RESOURCE, claims=CLAIMS), issuer.config(resource_uri=RESOURCE))
+
+    async def inside() -> bool:
+        with pytest.raises(RuntimeError, match=r"await client.verify\(\)"):
+            client.check_permission("document", "read")
+        await client.verify()
+        return client.check_permission("document", "read")
+
+    assert anyio.run(inside, backend="trio")

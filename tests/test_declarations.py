@@ -276,3 +276,14 @@ def test_tool_scopes_disagreeing_with_a_declaration_fails_at_mount(
     cfg = issuer.config(resource_uri="http://127.0.0.1:1/mcp", tool_scopes=tool_scopes)
     with pytest.raises(ValueError, match=message):
         mount_mcp(Starlette(), "/mcp", declared_server(), cfg)
+
+
+@pytest.mark.anyio
+async def test_permissions_read_at_the_configured_claim_path(issuer: LocalIssuer) -> None:
+    with protected_app(issuer, declared_server(), permissions_claim="authz.permissions") as app:
+        at_path = issuer.mint(audience=app.url, claims={"authz": {"permissions": ["document:delete"]}})
+        async with connect(app.url, at_path, "auto") as client:
+            assert text_of(await client.call_tool("delete", {})) == "deleted"
+        at_default = issuer.mint(audience=app.url, claims={"permissions": ["document:delete"]})
+        r = await _call(app.url, at_default, "delete")
+        assert r.status_code == 403 and r.json()["error"]["data"]["unmet"] == ["permission 'document:delete'"]

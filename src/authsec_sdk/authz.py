@@ -9,10 +9,10 @@ issuer's JWKS by the runtime's own JWT path (no introspection).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 from .runtime.config import Config, ValidationMode
@@ -94,8 +94,9 @@ class AuthzClient:
 
 
 def _in_event_loop() -> bool:
+    """Whether an event loop (asyncio or trio) runs in this thread."""
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+        anyio.lowlevel.current_token()
+    except RuntimeError:  # anyio's NoEventLoopError is one
         return False
     return True
