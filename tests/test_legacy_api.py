@@ -76,6 +76,21 @@ async def whoami(arguments: dict[str, Any]) -> list[dict[str, str]]:
     return [{"type": "text", "text": json.dumps(arguments["_user_info"])}]
 
 
+@mcp_tool
+async def legacy_bare(arguments: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"type": "text", "text": "bare"}]
+
+
+@mcp_tool("legacy_not_a_list")
+async def not_a_list(arguments: dict[str, Any]) -> Any:
+    return "plain text"
+
+
+@mcp_tool("legacy_not_content")
+async def not_content(arguments: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"type": "nonsense"}]
+
+
 @mcp_tool("legacy_broken")
 async def broken(arguments: dict[str, Any]) -> list[dict[str, str]]:
     raise RuntimeError("secret internals")
@@ -222,10 +237,15 @@ async def test_met_conditions_reach_the_tool(
 
 
 @pytest.mark.anyio
-async def test_a_failing_tool_keeps_its_internals(issuer: LocalIssuer, legacy_url: str) -> None:
+async def test_tool_results_and_failures(issuer: LocalIssuer, legacy_url: str) -> None:
     token = issuer.mint(audience=legacy_url)
     async with connect(legacy_url, token, "auto") as client:
         result = await client.call_tool("legacy_broken", {})
+        assert text_of(await client.call_tool("legacy_bare", {})) == "bare"
+        bad = [("legacy_not_a_list", "must return a list"), ("legacy_not_content", "not MCP content")]
+        for tool, why in bad:
+            answer = await client.call_tool(tool, {})
+            assert answer.is_error and why in text_of(answer)
     assert result.is_error and "secret internals" not in text_of(result)
 
 
@@ -269,6 +289,16 @@ def test_declaration_errors() -> None:
 
         @protected_by_AuthSec("hello")
         async def again(arguments: dict[str, Any]) -> list[Any]:
+            return []
+
+    with pytest.raises(ValueError, match="must be non-empty strings without spaces"):
+        protected_by_AuthSec("t", groups=["two words"])
+    with pytest.raises(ValueError, match="inputSchema must be a JSON Schema object"):
+        mcp_tool("schema_tool", inputSchema={"type": "string"})(role_or_group)
+    with pytest.raises(TypeError, match=r"must take \(arguments\) or \(arguments, session\)"):
+
+        @mcp_tool("three")
+        async def three(a: Any, b: Any, c: Any) -> list[Any]:
             return []
 
     with pytest.raises(TypeError, match="must be an async function"):
