@@ -42,6 +42,7 @@ from ..errors import (
     UnreadableBodyError,
     UnsupportedEncodingError,
 )
+from ..inbound import bind_inbound, unbind_inbound
 from ..logsafe import RateLimitedLog, shown
 from ..policy import advertisable, challenge_scopes, judge_calls, tool_scopes
 from ..principal import Principal, bind_principal, unbind_principal
@@ -233,6 +234,7 @@ class AuthSecMiddleware:
         if user is not None:
             inner_scope["user"] = user
         token = bind_principal(principal)
+        inbound = bind_inbound(scope["headers"], principal, self.runtime.cfg)
         try:
             expires_at = principal.expires_at if self.runtime.cfg.close_streams_on_token_expiry else None
             if expires_at is None:
@@ -240,6 +242,7 @@ class AuthSecMiddleware:
             else:
                 await self._run_until(expires_at, inner_scope, _replay(body, receive), send)
         finally:
+            unbind_inbound(inbound)
             unbind_principal(token)
 
     async def _run_until(self, expires_at: float, scope: Scope, receive: Receive, send: Send) -> None:
