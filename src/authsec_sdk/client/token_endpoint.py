@@ -124,8 +124,11 @@ async def request_token(
 ) -> IssuedToken:
     """POST ``form`` to ``endpoint`` as ``client``; the issued token, or `OutboundAuthError`."""
     body, auth = client.apply(form) if client is not None else (form, None)
+    data: dict[str, list[str]] = {}
+    for name, value in body:
+        data.setdefault(name, []).append(value)
     try:
-        answer = await fetch_json(http, "POST", endpoint, within=within, data=body, auth=auth)
+        answer = await fetch_json(http, "POST", endpoint, within=within, data=data, auth=auth)
     except UpstreamError as exc:
         if exc.error:
             raise OutboundAuthError(

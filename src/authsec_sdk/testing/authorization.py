@@ -1,12 +1,20 @@
-"""The local issuer's authorization-server face: RFC 8414 metadata and a ``client_credentials``
-token endpoint, so that real OAuth clients (the ``mcp`` SDK's provider among them) can go the
-whole way from our 401 to a token, and from our 403 to a token with more scope.
+"""The local issuer's authorization-server face: RFC 8414 metadata, a token endpoint and RFC
+7009 revocation, so that real OAuth clients (the ``mcp`` SDK's provider, `authsec_sdk.client`)
+can go the whole way from our 401 to a token, and from our 403 to a token with more scope.
 
-Each registered client has the scopes it may be granted. A token request gets the requested
-scopes it may have (all of them when it asks for none; RFC 6749 §3.3 lets a server grant less
-than asked), and its RFC 8707 ``resource`` becomes the token's ``aud``. Widening a client's
-scopes with `AuthorizationServer.allow` plays the part of an administrator's approval, which
-is what turns a step-up request into a broader token.
+Each registered client has the scopes it may be granted and the grants it may use:
+
+- ``client_credentials`` (every client by default): the requested scopes it may have (all of
+  them when it asks for none; RFC 6749 §3.3 lets a server grant less than asked), and its RFC
+  8707 ``resource`` becomes the token's ``aud``. Widening a client's scopes with
+  `AuthorizationServer.allow` plays the part of an administrator's approval, which is what
+  turns a step-up request into a broader token.
+- ``refresh_token``: `AuthorizationServer.sign_in` plays a user signing in through the client
+  and hands out an access and a refresh token. Every refresh rotates the refresh token; one
+  presented again after it was used revokes its whole family (theft detection).
+- RFC 8693 token exchange, only for the audiences `AuthorizationServer.allow_exchange` lists
+  for that client, and only of an active access token from this issuer: the new token keeps
+  the subject, names the exchanging client in ``act``, and never outlives the one exchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import base64
 import hmac
 import secrets
 import threading
-from collections.abc import Iterable
+import time
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -31,6 +41,11 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 OPENID_METADATA_PATH = "/.well-known/openid-configuration"
 TOKEN_PATH = "/oauth/token"
 AUTHORIZE_PATH = "/oauth/authorize"
+REVOKE_PATH = "/oauth/revoke"
+CLIENT_CREDENTIALS = "client_credentials"
+REFRESH_TOKEN = "refresh_token"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 #: Lifetime of the access tokens the endpoint issues, in seconds.
 TOKEN_LIFETIME = 300
@@ -42,6 +57,23 @@ class RegisteredClient:
     client_secret: str = field(repr=False)
     #: Scopes this client may be granted.
     scopes: set[str] = field(default_factory=set)
+    #: Grants this client may use at the token endpoint.
+    grant_types: set[str] = field(default_factory=lambda: {CLIENT_CREDENTIALS})
+    #: Audiences (or RFC 8707 resources) this client may exchange tokens for.
+    exchange_audiences: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _RefreshRecord:
+    """One refresh token: whose grant it continues, and whether it was used or revoked."""
+
+    client_id: str
+    subject: str
+    scopes: tuple[str, ...]
+    resources: tuple[str, ...]
+    family: str
+    expires_in: float
+    spent: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +84,9 @@ class TokenRequest:
     scope: str | None
     resources: tuple[str, ...]
     granted: str
+    grant_type: str = CLIENT_CREDENTIALS
+    #: Whose token it is: the client's own, or the user's (refresh, exchange).
+    subject: str = ""
 
 
 class OAuthError(Exception):
@@ -65,20 +100,31 @@ class OAuthError(Exception):
 
 
 class AuthorizationServer:
-    """RFC 8414 metadata and a ``client_credentials`` token endpoint for ``issuer``."""
+    """RFC 8414 metadata, a token endpoint and RFC 7009 revocation for ``issuer``."""
 
     def __init__(self, issuer: LocalIssuer) -> None:
         self._issuer = issuer
         self._lock = threading.Lock()
         self._clients: dict[str, RegisteredClient] = {}
+        self._refresh_tokens: dict[str, _RefreshRecord] = {}
+        #: Refresh-token families revoked, and the access tokens each family was issued.
+        self._revoked_families: set[str] = set()
+        self._family_access: dict[str, list[str]] = {}
         #: Every token request answered with a token, oldest first.
         self.token_requests: list[TokenRequest] = []
+        #: Every token the revocation endpoint was asked to revoke, by an authenticated client.
+        self.revocations: list[str] = []
 
     def reset(self) -> None:
-        """Back to a fresh server's state: no registered clients, no token requests."""
+        """Back to a fresh server's state: no registered clients, refresh tokens, token
+        requests or revocations."""
         with self._lock:
             self._clients = {}
+            self._refresh_tokens = {}
+            self._revoked_families = set()
+            self._family_access = {}
             self.token_requests = []
+            self.revocations = []
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -86,20 +132,58 @@ class AuthorizationServer:
             Route(OPENID_METADATA_PATH, self._openid_metadata, methods=["GET"]),
             Route(TOKEN_PATH, self._token, methods=["POST"]),
             Route(AUTHORIZE_PATH, self._authorize, methods=["GET", "POST"]),
+            Route(REVOKE_PATH, self._revoke, methods=["POST"]),
         ]
 
     @property
     def token_endpoint(self) -> str:
         return f"{self._issuer.url}{TOKEN_PATH}"
 
+    @property
+    def revocation_endpoint(self) -> str:
+        return f"{self._issuer.url}{REVOKE_PATH}"
+
     def register_client(
-        self, client_id: str, *, scopes: Iterable[str] = (), client_secret: str | None = None
+        self,
+        client_id: str,
+        *,
+        scopes: Iterable[str] = (),
+        client_secret: str | None = None,
+        grant_types: Iterable[str] = (CLIENT_CREDENTIALS,),
     ) -> RegisteredClient:
-        """Register (or replace) a confidential client allowed ``scopes``."""
-        client = RegisteredClient(client_id, client_secret or secrets.token_urlsafe(24), set(scopes))
+        """Register (or replace) a confidential client allowed ``scopes`` and ``grant_types``."""
+        secret = client_secret or secrets.token_urlsafe(24)
+        client = RegisteredClient(client_id, secret, set(scopes), set(grant_types))
         with self._lock:
             self._clients[client_id] = client
         return client
+
+    def allow_exchange(self, client_id: str, audiences: Iterable[str]) -> None:
+        """Let ``client_id`` exchange tokens (RFC 8693) for ``audiences``: the exchange policy."""
+        with self._lock:
+            client = self._clients[client_id]
+            client.grant_types.add(TOKEN_EXCHANGE)
+            client.exchange_audiences.update(audiences)
+
+    def sign_in(
+        self,
+        client_id: str,
+        *,
+        subject: str,
+        scopes: Iterable[str] = (),
+        resource: str | None = None,
+        expires_in: float = TOKEN_LIFETIME,
+    ) -> dict[str, Any]:
+        """The token response a user ``subject`` signing in through ``client_id`` would get: an
+        access token (for ``resource``, living ``expires_in`` seconds; refreshed ones live as
+        long) and a refresh token. The client must be registered with the refresh grant."""
+        with self._lock:
+            client = self._clients[client_id]
+        if REFRESH_TOKEN not in client.grant_types:
+            raise ValueError(f"client {client_id!r} is not registered for the refresh_token grant")
+        resources = (resource,) if resource is not None else ()
+        record = _RefreshRecord(client_id, subject, tuple(scopes), resources, uuid.uuid4().hex, expires_in)
+        return self._refreshable_answer(record, record.scopes, resources)
 
     def allow(self, client_id: str, scopes: Iterable[str]) -> None:
         """Let ``client_id`` be granted ``scopes`` too, as an administrator's approval would."""
@@ -107,20 +191,24 @@ class AuthorizationServer:
             self._clients[client_id].scopes.update(scopes)
 
     def metadata(self) -> dict[str, Any]:
-        """The RFC 8414 document. Only the client-credentials grant is offered, so no response
-        types; the authorization endpoint exists because RFC 8414 (and the SDK) require one."""
+        """The RFC 8414 document: the grants the registered clients may use. No response types
+        (users "sign in" through `sign_in`); the authorization endpoint exists because RFC 8414
+        (and the SDK) require one."""
         base = self._issuer.url
         with self._lock:
             scopes = sorted({s for c in self._clients.values() for s in c.scopes})
+            grants = {g for c in self._clients.values() for g in c.grant_types} - {CLIENT_CREDENTIALS}
         document: dict[str, Any] = {
             "issuer": self._issuer.issuer,
             "authorization_endpoint": f"{base}{AUTHORIZE_PATH}",
             "token_endpoint": self.token_endpoint,
             "jwks_uri": self._issuer.jwks_url,
             "introspection_endpoint": self._issuer.introspection_url,
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": [CLIENT_CREDENTIALS, *sorted(grants)],
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+            "revocation_endpoint": self.revocation_endpoint,
+            "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         }
         if scopes:
             document["scopes_supported"] = scopes
@@ -133,12 +221,7 @@ class AuthorizationServer:
             parts = urlsplit(resource)
             if not parts.scheme or not parts.netloc or parts.fragment:
                 raise OAuthError("invalid_target", "resource must be an absolute URI without a fragment")
-        with self._lock:
-            allowed = set(client.scopes)
-        requested = scope.split() if scope is not None else sorted(allowed)
-        granted = [s for s in dict.fromkeys(requested) if s in allowed]
-        if requested and not granted:
-            raise OAuthError("invalid_scope", "none of the requested scopes may be granted to this client")
+        granted = self._granted_scopes(client, scope)
         token = self._issuer.mint(
             subject=client.client_id,
             scopes=granted,
@@ -156,6 +239,146 @@ class AuthorizationServer:
             "expires_in": TOKEN_LIFETIME,
             "scope": " ".join(granted),
         }
+
+    def _granted_scopes(self, client: RegisteredClient, scope: str | None) -> list[str]:
+        """The requested scopes ``client`` may have (all it may have when it asks for none)."""
+        with self._lock:
+            allowed = set(client.scopes)
+        requested = scope.split() if scope is not None else sorted(allowed)
+        granted = [s for s in dict.fromkeys(requested) if s in allowed]
+        if requested and not granted:
+            raise OAuthError("invalid_scope", "none of the requested scopes may be granted to this client")
+        return granted
+
+    def _refreshable_answer(
+        self, record: _RefreshRecord, scopes: Iterable[str], resources: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """A new access token and a new refresh token continuing ``record``'s grant."""
+        granted = list(scopes)
+        token = self._issuer.mint(
+            subject=record.subject,
+            scopes=granted,
+            audience=(resources[0] if len(resources) == 1 else list(resources)) if resources else None,
+            expires_in=record.expires_in,
+            claims={"client_id": record.client_id},
+        )
+        refresh = secrets.token_urlsafe(32)
+        successor = _RefreshRecord(
+            record.client_id,
+            record.subject,
+            record.scopes,
+            record.resources,
+            record.family,
+            record.expires_in,
+        )
+        with self._lock:
+            self._refresh_tokens[refresh] = successor
+            self._family_access.setdefault(record.family, []).append(token)
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": record.expires_in,
+            "refresh_token": refresh,
+            "scope": " ".join(granted),
+        }
+
+    def refresh(
+        self, client: RegisteredClient, refresh_token: str, scope: str | None, resources: list[str]
+    ) -> dict[str, Any]:
+        """RFC 6749 §6 with rotation: the token is spent, a new one comes with the answer."""
+        with self._lock:
+            record = self._refresh_tokens.get(refresh_token)
+            if record is None or record.client_id != client.client_id:
+                raise OAuthError("invalid_grant", "unknown or foreign refresh token")
+            replayed, record.spent = record.spent, True
+        if replayed:
+            self._revoke_family(record.family)
+            raise OAuthError("invalid_grant", "refresh token already used: its grant is revoked")
+        if record.family in self._revoked_families:
+            raise OAuthError("invalid_grant", "refresh token revoked")
+        scopes = list(record.scopes) if scope is None else scope.split()
+        if not set(scopes) <= set(record.scopes):
+            raise OAuthError("invalid_scope", "a refresh cannot widen the scope of the grant")
+        if not set(resources) <= set(record.resources):
+            raise OAuthError("invalid_target", "a refresh cannot move the grant to another resource")
+        answer = self._refreshable_answer(record, scopes, tuple(resources) or record.resources)
+        with self._lock:
+            self.token_requests.append(
+                TokenRequest(
+                    client.client_id, scope, tuple(resources), answer["scope"], REFRESH_TOKEN, record.subject
+                )
+            )
+        return answer
+
+    def _revoke_family(self, family: str) -> None:
+        with self._lock:
+            self._revoked_families.add(family)
+            issued = list(self._family_access.get(family, ()))
+        for token in issued:
+            self._issuer.revoke(token)
+
+    def exchange(
+        self, client: RegisteredClient, fields: Mapping[str, str], targets: list[str]
+    ) -> dict[str, Any]:
+        """RFC 8693: a token for ``targets`` with the subject of the active ``subject_token``."""
+        if fields.get("subject_token_type") != ACCESS_TOKEN_TYPE:
+            raise OAuthError("invalid_request", "subject_token_type must be an access token")
+        if fields.get("requested_token_type", ACCESS_TOKEN_TYPE) != ACCESS_TOKEN_TYPE:
+            raise OAuthError("invalid_request", "only access tokens are issued")
+        if not targets:
+            raise OAuthError("invalid_request", "audience or resource is required")
+        with self._lock:
+            permitted = set(client.exchange_audiences)
+        if not set(targets) <= permitted:
+            raise OAuthError("invalid_target", "this client may not exchange tokens for that audience")
+        subject = self._issuer.introspection_answer(fields.get("subject_token", ""))
+        if not subject.get("active") or subject.get("iss") != self._issuer.issuer:
+            raise OAuthError("invalid_grant", "subject_token is not an active token of this issuer")
+        scope = fields.get("scope")
+        granted = self._granted_scopes(client, scope)
+        lifetime = min(TOKEN_LIFETIME, float(subject["exp"]) - time.time())
+        token = self._issuer.mint(
+            subject=str(subject["sub"]),
+            scopes=granted,
+            audience=targets[0] if len(targets) == 1 else targets,
+            expires_in=lifetime,
+            claims={"client_id": client.client_id, "act": {"sub": client.client_id}},
+        )
+        with self._lock:
+            self.token_requests.append(
+                TokenRequest(
+                    client.client_id,
+                    scope,
+                    tuple(targets),
+                    " ".join(granted),
+                    TOKEN_EXCHANGE,
+                    str(subject["sub"]),
+                )
+            )
+        return {
+            "access_token": token,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": "Bearer",
+            "expires_in": int(lifetime),
+            "scope": " ".join(granted),
+        }
+
+    def revoke(self, client: RegisteredClient, token: str) -> None:
+        """RFC 7009 §2.1: a refresh token revokes its whole grant; an access token, itself.
+        Unknown tokens are ignored; another client's token is refused."""
+        with self._lock:
+            record = self._refresh_tokens.get(token)
+        if record is not None:
+            if record.client_id != client.client_id:
+                raise OAuthError("unauthorized_client", "the token was issued to another client")
+            self._revoke_family(record.family)
+        else:
+            claims = self._issuer.introspection_answer(token)
+            if claims.get("active") and claims.get("client_id") != client.client_id:
+                raise OAuthError("unauthorized_client", "the token was issued to another client")
+            self._issuer.revoke(token)
+        with self._lock:
+            self.revocations.append(token)
 
     def authenticate(self, authorization: str, form: dict[str, str]) -> RegisteredClient:
         """The client from HTTP Basic or from ``client_id`` / ``client_secret`` in the form."""
@@ -192,23 +415,50 @@ class AuthorizationServer:
 
     async def _authorize(self, request: Request) -> Response:
         return JSONResponse(
-            {"error": "unsupported_response_type", "error_description": "only client_credentials is offered"},
+            {"error": "unsupported_response_type", "error_description": "users sign in through sign_in()"},
             status_code=400,
         )
 
     async def _token(self, request: Request) -> Response:
         form = await request.form()
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        resources = [v for k, v in form.multi_items() if k == "resource" and isinstance(v, str)]
         try:
             client = self.authenticate(request.headers.get("authorization", ""), fields)
-            if fields.get("grant_type") != "client_credentials":
-                raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
-            resources = [v for k, v in form.multi_items() if k == "resource" and isinstance(v, str)]
-            answer = self.grant(client, fields.get("scope"), resources)
+            grant_type = fields.get("grant_type", "")
+            if grant_type not in (CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE):
+                raise OAuthError(
+                    "unsupported_grant_type",
+                    f"supported: {CLIENT_CREDENTIALS}, {REFRESH_TOKEN}, token exchange",
+                )
+            if grant_type not in client.grant_types:
+                raise OAuthError("unauthorized_client", "this client may not use this grant")
+            if grant_type == CLIENT_CREDENTIALS:
+                answer = self.grant(client, fields.get("scope"), resources)
+            elif grant_type == REFRESH_TOKEN:
+                answer = self.refresh(client, fields.get("refresh_token", ""), fields.get("scope"), resources)
+            else:
+                audiences = [v for k, v in form.multi_items() if k == "audience" and isinstance(v, str)]
+                answer = self.exchange(client, fields, [*audiences, *resources])
         except OAuthError as exc:
-            headers = {"WWW-Authenticate": "Basic"} if exc.status == 401 else {}
-            body = {"error": exc.error, "error_description": exc.description}
-            return JSONResponse(
-                body, status_code=exc.status, headers={**headers, "Cache-Control": "no-store"}
-            )
+            return _oauth_error(exc)
         return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    async def _revoke(self, request: Request) -> Response:
+        form = await request.form()
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        try:
+            client = self.authenticate(request.headers.get("authorization", ""), fields)
+            token = fields.get("token", "")
+            if not token:
+                raise OAuthError("invalid_request", "token is required")
+            self.revoke(client, token)
+        except OAuthError as exc:
+            return _oauth_error(exc)
+        return Response(status_code=200)
+
+
+def _oauth_error(exc: OAuthError) -> Response:
+    headers = {"WWW-Authenticate": "Basic"} if exc.status == 401 else {}
+    body = {"error": exc.error, "error_description": exc.description}
+    return JSONResponse(body, status_code=exc.status, headers={**headers, "Cache-Control": "no-store"})
