@@ -72,7 +72,6 @@ class _RefreshRecord:
     scopes: tuple[str, ...]
     resources: tuple[str, ...]
     family: str
-    expires_in: float
     spent: bool = False
 
 
@@ -175,15 +174,16 @@ class AuthorizationServer:
         expires_in: float = TOKEN_LIFETIME,
     ) -> dict[str, Any]:
         """The token response a user ``subject`` signing in through ``client_id`` would get: an
-        access token (for ``resource``, living ``expires_in`` seconds; refreshed ones live as
-        long) and a refresh token. The client must be registered with the refresh grant."""
+        access token (for ``resource``, living ``expires_in`` seconds; refreshed ones live
+        `TOKEN_LIFETIME`) and a refresh token. The client must be registered with the refresh
+        grant."""
         with self._lock:
             client = self._clients[client_id]
         if REFRESH_TOKEN not in client.grant_types:
             raise ValueError(f"client {client_id!r} is not registered for the refresh_token grant")
         resources = (resource,) if resource is not None else ()
-        record = _RefreshRecord(client_id, subject, tuple(scopes), resources, uuid.uuid4().hex, expires_in)
-        return self._refreshable_answer(record, record.scopes, resources)
+        record = _RefreshRecord(client_id, subject, tuple(scopes), resources, uuid.uuid4().hex)
+        return self._refreshable_answer(record, record.scopes, resources, expires_in)
 
     def allow(self, client_id: str, scopes: Iterable[str]) -> None:
         """Let ``client_id`` be granted ``scopes`` too, as an administrator's approval would."""
@@ -251,7 +251,11 @@ class AuthorizationServer:
         return granted
 
     def _refreshable_answer(
-        self, record: _RefreshRecord, scopes: Iterable[str], resources: tuple[str, ...]
+        self,
+        record: _RefreshRecord,
+        scopes: Iterable[str],
+        resources: tuple[str, ...],
+        expires_in: float = TOKEN_LIFETIME,
     ) -> dict[str, Any]:
         """A new access token and a new refresh token continuing ``record``'s grant."""
         granted = list(scopes)
@@ -259,17 +263,12 @@ class AuthorizationServer:
             subject=record.subject,
             scopes=granted,
             audience=(resources[0] if len(resources) == 1 else list(resources)) if resources else None,
-            expires_in=record.expires_in,
+            expires_in=expires_in,
             claims={"client_id": record.client_id},
         )
         refresh = secrets.token_urlsafe(32)
         successor = _RefreshRecord(
-            record.client_id,
-            record.subject,
-            record.scopes,
-            record.resources,
-            record.family,
-            record.expires_in,
+            record.client_id, record.subject, record.scopes, record.resources, record.family
         )
         with self._lock:
             self._refresh_tokens[refresh] = successor
@@ -277,7 +276,7 @@ class AuthorizationServer:
         return {
             "access_token": token,
             "token_type": "Bearer",
-            "expires_in": record.expires_in,
+            "expires_in": expires_in,
             "refresh_token": refresh,
             "scope": " ".join(granted),
         }
@@ -285,22 +284,26 @@ class AuthorizationServer:
     def refresh(
         self, client: RegisteredClient, refresh_token: str, scope: str | None, resources: list[str]
     ) -> dict[str, Any]:
-        """RFC 6749 §6 with rotation: the token is spent, a new one comes with the answer."""
+        """RFC 6749 §6 with rotation: the token is spent, a new one comes with the answer. A
+        refused request leaves it unspent; one presented again after use revokes its grant."""
+        scopes = scope.split() if scope is not None else None
         with self._lock:
             record = self._refresh_tokens.get(refresh_token)
             if record is None or record.client_id != client.client_id:
                 raise OAuthError("invalid_grant", "unknown or foreign refresh token")
-            replayed, record.spent = record.spent, True
+            replayed = record.spent
+            if not replayed and record.family not in self._revoked_families:
+                if scopes is not None and not set(scopes) <= set(record.scopes):
+                    raise OAuthError("invalid_scope", "a refresh cannot widen the scope of the grant")
+                if not set(resources) <= set(record.resources):
+                    raise OAuthError("invalid_target", "a refresh cannot move the grant to another resource")
+            record.spent = True
         if replayed:
             self._revoke_family(record.family)
             raise OAuthError("invalid_grant", "refresh token already used: its grant is revoked")
         if record.family in self._revoked_families:
             raise OAuthError("invalid_grant", "refresh token revoked")
-        scopes = list(record.scopes) if scope is None else scope.split()
-        if not set(scopes) <= set(record.scopes):
-            raise OAuthError("invalid_scope", "a refresh cannot widen the scope of the grant")
-        if not set(resources) <= set(record.resources):
-            raise OAuthError("invalid_target", "a refresh cannot move the grant to another resource")
+        scopes = list(record.scopes) if scopes is None else scopes
         answer = self._refreshable_answer(record, scopes, tuple(resources) or record.resources)
         with self._lock:
             self.token_requests.append(
