@@ -8,18 +8,21 @@ exchange must refuse to act on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from client_downstream import Downstream, downstream_service
-from helpers import Protected, protected_app
+from helpers import Protected, bearer, protected_app, read_body
 from mcp.server.mcpserver import MCPServer
 from notes_mcp import MODES, connect, text_of
+from starlette.types import Receive, Scope, Send
 
 from authsec_sdk.client import OutboundAuthError, RequestBoundAuth
-from authsec_sdk.runtime import ValidationMode
+from authsec_sdk.runtime import ValidationMode, principal_from_context
+from authsec_sdk.runtime.inbound import current_inbound
 from authsec_sdk.testing import LocalIssuer
 from authsec_sdk.testing.authorization import TOKEN_EXCHANGE
 
@@ -85,8 +88,9 @@ def exchanges(issuer: LocalIssuer) -> list[str]:
 @pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_downstream_sees_the_caller_with_its_own_token(
-    issuer: LocalIssuer, relay: Relay, mode: str
+    issuer: LocalIssuer, relay: Relay, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     inbound = issuer.mint(subject="alice", audience=relay.app.url)
     async with connect(relay.app.url, inbound, mode) as client:
         assert text_of(await client.call_tool("relay_call", {})) == "200 alice"
@@ -108,6 +112,35 @@ async def test_downstream_sees_the_caller_with_its_own_token(
         assert text_of(await client.call_tool("relay_call", {})) == "200 bob"
     assert exchanges(issuer) == ["alice", "bob"]  # another caller, another exchange
     assert relay.seen.seen[-1].subject == "bob"
+    sent = {seen.authorization.removeprefix("Bearer ") for seen in relay.seen.seen}
+    assert not any(token in caplog.text for token in {inbound, other, *sent})  # no token in any log
+
+
+@pytest.mark.anyio
+async def test_the_inbound_token_is_reachable_only_through_the_hand_off(issuer: LocalIssuer) -> None:
+    seen: dict[str, str] = {}
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        await read_body(receive)
+        inbound = current_inbound()
+        assert inbound is not None
+        seen.update(
+            token=inbound.token,
+            visible=repr(scope["state"]) + repr(inbound) + repr(principal_from_context()),
+        )
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    token = issuer.mint(subject="alice")
+    with protected_app(issuer, handler, tool_scopes={}) as app:
+        async with httpx.AsyncClient(trust_env=False) as http:
+            answer = await http.post(
+                app.url, json={}, headers=bearer(issuer.mint(subject="alice", audience=app.url))
+            )
+    assert answer.status_code == 204
+    assert seen["token"].count(".") == 2 and seen["token"] != token
+    assert seen["token"] not in seen["visible"]  # not in request.state, the principal or a repr
+    assert current_inbound() is None  # bound for the request alone
 
 
 @pytest.mark.anyio

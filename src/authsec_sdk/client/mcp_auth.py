@@ -63,10 +63,7 @@ class McpClientAuth(OutboundAuth):
         self._resource: ProtectedResource | None = None
         self._metadata_url: str | None = None
 
-    async def _fetch(self) -> IssuedToken:
-        resource = self._resource
-        if resource is None:  # only reachable through a bug: tokens are asked for after discovery
-            raise OutboundAuthError("the server's metadata has not been read", reason="misconfigured")
+    async def _fetch(self, resource: ProtectedResource) -> IssuedToken:
         async with http_client(self._http) as http:
             endpoint = await self._endpoints.get(http, resource.authorization_server, within=self._timeout)
             return await self._grant(
@@ -78,42 +75,42 @@ class McpClientAuth(OutboundAuth):
                 clock=self._clock,
             )
 
-    async def _discover(self, challenge: Challenge | None) -> None:
-        """Read where tokens come from, unless the challenge points where we already looked."""
+    async def _discover(self, challenge: Challenge | None) -> ProtectedResource:
+        """Where tokens come from, read again unless the challenge points where we looked."""
         named = challenge.resource_metadata if challenge is not None else None
         url = named or protected_resource_metadata_url(self._server_url)
         if self._resource is not None and url == self._metadata_url:
-            return
+            return self._resource
         if not is_http_url(url):
-            raise OutboundAuthError(
-                "the challenge's resource_metadata is not an http(s) URL", reason="refused"
-            )
+            raise OutboundAuthError("resource_metadata is not an http(s) URL", reason="refused")
         async with http_client(self._http) as http:
-            self._resource = await protected_resource(http, url, self._server_url, within=self._timeout)
-        self._metadata_url = url
+            resource = await protected_resource(http, url, self._server_url, within=self._timeout)
+        self._resource, self._metadata_url = resource, url
+        return resource
 
     async def access_token(self) -> str | None:
-        if self._resource is None:
+        resource = self._resource
+        if resource is None:  # before the first challenge: what we were given, if anything
             held = self._slot.token
             return held.access_token if held is not None else None
-        return (await self._slot.get(self._fetch)).access_token
+        return (await self._slot.get(lambda: self._fetch(resource))).access_token
 
     async def renew(self, rejected: str | None, response: Answer) -> str:
         challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
-        await self._discover(challenge)
+        resource = await self._discover(challenge)
         if challenge is not None and challenge.scopes:
             self._scopes = challenge.scopes
-        return (await self._slot.replace(rejected, self._fetch)).access_token
+        return (await self._slot.replace(rejected, lambda: self._fetch(resource))).access_token
 
     async def step_up(self, held: str | None, response: Answer) -> str | None:
         challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
         if challenge is None or challenge.error != "insufficient_scope" or not challenge.scopes:
             return None
-        await self._discover(challenge)
+        resource = await self._discover(challenge)
         current = self._slot.token
         had = current.scopes if current is not None and current.scopes else (self._scopes or ())
         self._scopes = tuple(dict.fromkeys([*had, *challenge.scopes]))
-        return (await self._slot.replace(held, self._fetch)).access_token
+        return (await self._slot.replace(held, lambda: self._fetch(resource))).access_token
 
 
 def mcp_client_auth(
