@@ -10,11 +10,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from notes_mcp import MODES, text_of
 
-from authsec_sdk.client import McpClientAuth, OutboundAuthError, mcp_client_auth
+from authsec_sdk.client import OutboundAuth, OutboundAuthError, RuntimeCredentialAuth, mcp_client_auth
 from authsec_sdk.testing import LocalIssuer
 
 
-async def call(url: str, auth: McpClientAuth, mode: str, *tools: str) -> list[str]:
+async def call(url: str, auth: OutboundAuth, mode: str, *tools: str) -> list[str]:
     """The text of each tool's answer, over one connection."""
     async with (
         create_mcp_http_client(auth=auth) as http,
@@ -90,3 +90,16 @@ def test_bad_arguments_are_refused() -> None:
         mcp_client_auth("https://mcp.example/mcp", client_id="a", client_secret="s", access_token="t")
     with pytest.raises(ValueError, match="absolute http"):
         mcp_client_auth("mcp.example/mcp", client_id="a", client_secret="s")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_auth_models_plug_into_the_mcp_client(
+    issuer: LocalIssuer, notes_app: Protected, mode: str
+) -> None:
+    agent = issuer.authorization.register_client("worker", scopes=["notes:read"])
+    auth = RuntimeCredentialAuth(
+        "worker", agent.client_secret, audience=notes_app.url, scopes=["notes:read"], issuer=issuer.issuer
+    )
+    assert await call(notes_app.url, auth, mode, "whoami", "read") == ["worker", "the notes"]
+    assert len(issuer.authorization.token_requests) == 1

@@ -175,3 +175,41 @@ async def test_no_current_request_fails_and_sends_nothing(relay: Relay) -> None:
             await http.post(relay.downstream.url, json={})
     assert info.value.reason == "no_request"
     assert relay.seen.seen == []
+
+
+@pytest.mark.anyio
+async def test_a_401_downstream_gets_one_new_exchange(issuer: LocalIssuer, relay: Relay) -> None:
+    inbound = issuer.mint(subject="alice", audience=relay.app.url)
+    async with connect(relay.app.url, inbound, "auto") as client:
+        assert text_of(await client.call_tool("relay_call", {})) == "200 alice"
+        issuer.revoke(relay.seen.seen[0].authorization.removeprefix("Bearer "))  # the service introspects
+        assert text_of(await client.call_tool("relay_call", {})) == "200 alice"
+    assert exchanges(issuer) == ["alice", "alice"]
+    first, second = relay.seen.seen
+    assert first.authorization != second.authorization
+
+
+@pytest.mark.anyio
+async def test_the_exchanging_client_is_the_endpoints_own_or_the_one_given(
+    issuer: LocalIssuer, relay: Relay
+) -> None:
+    """An endpoint without introspection credentials has no client to exchange as, unless given one."""
+    holder = [Relay(relay.app, relay.downstream, relay.seen, RequestBoundAuth(relay.downstream.url))]
+    issuer.authorization.register_client("relay-app", client_secret="relay-secret")
+    issuer.authorization.allow_exchange("relay-app", [relay.downstream.url])
+    with protected_app(
+        issuer,
+        relay_server(holder),
+        tool_scopes={"relay_call": []},
+        introspection_url=None,
+        introspection_client_id="",
+        introspection_client_secret="",
+    ) as app:
+        inbound = issuer.mint(subject="alice", audience=app.url)
+        async with connect(app.url, inbound, "auto") as client:
+            assert text_of(await client.call_tool("relay_call", {})) == "refused: misconfigured ()"
+            holder[0].auth = RequestBoundAuth(
+                relay.downstream.url, client_id="relay-app", client_secret="relay-secret"
+            )
+            assert text_of(await client.call_tool("relay_call", {})) == "200 alice"
+    assert relay.seen.seen[0].claims["act"] == {"sub": "relay-app"}

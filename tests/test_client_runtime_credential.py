@@ -144,3 +144,14 @@ def test_sync_clients_are_refused() -> None:
     auth = RuntimeCredentialAuth("worker", "s", "https://as.example/token")
     with httpx.Client(auth=auth, trust_env=False) as http, pytest.raises(TypeError, match="async client"):
         http.get("http://127.0.0.1:9/")
+
+
+@pytest.mark.anyio
+async def test_metadata_naming_another_issuer_is_refused(issuer: LocalIssuer, service: Protected) -> None:
+    """RFC 8414 §3.3: the document must name the issuer it was asked about, exactly."""
+    auth = RuntimeCredentialAuth("worker", "s3cret", issuer=issuer.issuer + "/")
+    async with httpx.AsyncClient(auth=auth, trust_env=False) as http:
+        with pytest.raises(OutboundAuthError, match="metadata names another issuer") as info:
+            await http.post(service.url, json={})
+    assert info.value.reason == "misconfigured"
+    assert issuer.authorization.token_requests == []
