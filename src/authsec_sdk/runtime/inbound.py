@@ -1,21 +1,24 @@
 """The validated inbound token of the request being handled, for outbound token exchange.
 
 MCP forbids passing a received token on, yet a tool calling another service as its caller
-needs that token as the ``subject_token`` of an RFC 8693 exchange. The middleware binds it
-here for the duration of the handler; `authsec_sdk.client.RequestBoundAuth` is the one
-reader (through `current_inbound`). It is never put in ``request.state``, the ``Principal``
-or a log line, and the record's ``repr`` leaves the token and secrets out.
+needs that token as the ``subject_token`` of an RFC 8693 exchange. The middleware binds the
+request's headers here for the duration of the handler; `authsec_sdk.client.RequestBoundAuth`
+is the one reader (through `current_inbound`). The token is never put in ``request.state``,
+the ``Principal`` or a log line, and the record's ``repr`` leaves it and the secrets out.
+Binding costs one context-variable set per request; the token is read out only when asked for.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .config import Config
 from .principal import Principal
 from .tokens import extract_bearer
+
+_Bound = tuple[Sequence[tuple[bytes, bytes]], Principal, Config]
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class Inbound:
     cfg: Config = field(repr=False)
 
 
-_current: contextvars.ContextVar[Inbound | None] = contextvars.ContextVar("authsec_inbound", default=None)
+_current: contextvars.ContextVar[_Bound | None] = contextvars.ContextVar("authsec_inbound", default=None)
 
 
 def current_inbound() -> Inbound | None:
@@ -35,17 +38,21 @@ def current_inbound() -> Inbound | None:
 
     Meant for `authsec_sdk.client` alone: application code gets the `Principal`.
     """
-    return _current.get()
+    bound = _current.get()
+    if bound is None:
+        return None
+    headers, principal, cfg = bound
+    token = extract_bearer(headers)
+    return Inbound(token, principal, cfg) if token is not None else None
 
 
 def bind_inbound(
-    headers: Iterable[tuple[bytes, bytes]], principal: Principal, cfg: Config
-) -> contextvars.Token[Inbound | None]:
-    """Make the bearer token in ``headers`` (already validated as ``principal``) current; pass
-    the result to `unbind_inbound` when the request ends."""
-    token = extract_bearer(headers)
-    return _current.set(Inbound(token, principal, cfg) if token is not None else None)
+    headers: Sequence[tuple[bytes, bytes]], principal: Principal, cfg: Config
+) -> contextvars.Token[_Bound | None]:
+    """Make the request whose ``headers`` were authenticated as ``principal`` current; pass the
+    result to `unbind_inbound` when the request ends."""
+    return _current.set((headers, principal, cfg))
 
 
-def unbind_inbound(token: contextvars.Token[Inbound | None]) -> None:
+def unbind_inbound(token: contextvars.Token[_Bound | None]) -> None:
     _current.reset(token)
