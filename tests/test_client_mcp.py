@@ -8,6 +8,7 @@ from helpers import Protected
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
 from notes_mcp import MODES, text_of
 
 from authsec_sdk.client import OutboundAuth, OutboundAuthError, RuntimeCredentialAuth, mcp_client_auth
@@ -101,5 +102,13 @@ async def test_the_auth_models_plug_into_the_mcp_client(
     auth = RuntimeCredentialAuth(
         "worker", agent.client_secret, audience=notes_app.url, scopes=["notes:read"], issuer=issuer.issuer
     )
-    assert await call(notes_app.url, auth, mode, "whoami", "read") == ["worker", "the notes"]
+    async with (
+        create_mcp_http_client(auth=auth) as http,
+        Client(streamable_http_client(notes_app.url, http_client=http), mode=mode) as client,
+    ):
+        assert text_of(await client.call_tool("whoami", {})) == "worker"
+        assert text_of(await client.call_tool("read", {})) == "the notes"
+        with pytest.raises(MCPError) as info:  # a fixed audience and scopes: no step-up, the 403 stands
+            await client.call_tool("wipe", {})
+    assert info.value.error.data["error"] == "insufficient_scope"
     assert len(issuer.authorization.token_requests) == 1

@@ -9,8 +9,9 @@ exchange must refuse to act on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -213,3 +214,33 @@ async def test_the_exchanging_client_is_the_endpoints_own_or_the_one_given(
             )
             assert text_of(await client.call_tool("relay_call", {})) == "200 alice"
     assert relay.seen.seen[0].claims["act"] == {"sub": "relay-app"}
+
+
+@pytest.mark.anyio
+async def test_an_issuer_handing_back_the_inbound_token_is_refused(
+    issuer: LocalIssuer, relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passthrough by the back door: an exchange answering with the subject token itself."""
+
+    def echo(client: object, fields: Mapping[str, str], targets: list[str]) -> dict[str, Any]:
+        return {"access_token": fields["subject_token"], "token_type": "Bearer", "expires_in": 60}
+
+    monkeypatch.setattr(issuer.authorization, "exchange", echo)  # a broken issuer: none at hand
+    inbound = issuer.mint(subject="alice", audience=relay.app.url)
+    async with connect(relay.app.url, inbound, "auto") as client:
+        assert text_of(await client.call_tool("relay_call", {})) == "refused: refused ()"
+    assert relay.seen.seen == []
+
+
+@pytest.mark.anyio
+async def test_the_cache_keeps_at_most_max_cached_callers(issuer: LocalIssuer, relay: Relay) -> None:
+    relay.auth = RequestBoundAuth(relay.downstream.url, max_cached=1)
+    tokens = [issuer.mint(subject=user, audience=relay.app.url) for user in ("alice", "bob")]
+    async with (
+        connect(relay.app.url, tokens[0], "auto") as alice,
+        connect(relay.app.url, tokens[1], "auto") as bob,
+    ):
+        for client in (alice, bob, alice, alice):
+            assert text_of(await client.call_tool("relay_call", {})).startswith("200 ")
+    # bob's exchange pushed alice's out; alice's second exchange is then reused.
+    assert exchanges(issuer) == ["alice", "bob", "alice"]

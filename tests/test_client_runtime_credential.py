@@ -127,6 +127,15 @@ async def test_refusals_name_why_and_send_nothing(
     assert _service[1].seen == []
 
 
+@pytest.mark.anyio
+async def test_an_unreachable_token_endpoint_is_unavailable(service: Protected) -> None:
+    auth = RuntimeCredentialAuth("worker", "s3cret", "http://127.0.0.1:9/token", timeout=2)
+    async with httpx.AsyncClient(auth=auth, trust_env=False) as http:
+        with pytest.raises(OutboundAuthError, match="failed: ConnectError") as info:
+            await http.post(service.url, json={})
+    assert info.value.reason == "unavailable"
+
+
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="client_id and client_secret"):
         RuntimeCredentialAuth("worker", "", "https://as.example/token")
@@ -136,6 +145,8 @@ def test_bad_arguments_are_refused() -> None:
         RuntimeCredentialAuth("worker", "s", "/token")
     with pytest.raises(ValueError, match="invalid scope"):
         RuntimeCredentialAuth("worker", "s", "https://as.example/token", scopes=["a b"])
+    with pytest.raises(ValueError, match="not one string"):
+        RuntimeCredentialAuth("worker", "s", "https://as.example/token", scopes="jobs:run")
     with pytest.raises(ValueError, match="skew"):
         RuntimeCredentialAuth("worker", "s", "https://as.example/token", skew=-1)
 
