@@ -12,6 +12,11 @@ Each registered client has the scopes it may be granted and the grants it may us
 - ``refresh_token``: `AuthorizationServer.sign_in` plays a user signing in through the client
   and hands out an access and a refresh token. Every refresh rotates the refresh token; one
   presented again after it was used revokes its whole family (theft detection).
+- ``authorization_code`` with PKCE (S256 only; see `authorization_code`): the authorization
+  endpoint signs in `AuthorizationServer.approve_as` at once and redirects to the client's
+  loopback listener; the code is redeemed for an access token and, when the client may
+  refresh, a refresh token. Public clients (``register_client(..., public=True)``) redeem
+  codes and refresh without a secret.
 - RFC 8693 token exchange, only for the audiences `AuthorizationServer.allow_exchange` lists
   for that client, and only of an active access token from this issuer: the new token keeps
   the subject, names the exchanging client in ``act``, and never outlives the one exchanged.
@@ -28,11 +33,20 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from .authorization_code import (
+    AUTHORIZATION_CODE,
+    CODE_LIFETIME,
+    AuthorizationCodes,
+    CodeRefusedError,
+    IssuedCode,
+    is_loopback_redirect,
+)
 
 if TYPE_CHECKING:
     from .issuer import LocalIssuer
@@ -61,6 +75,8 @@ class RegisteredClient:
     grant_types: set[str] = field(default_factory=lambda: {CLIENT_CREDENTIALS})
     #: Audiences (or RFC 8707 resources) this client may exchange tokens for.
     exchange_audiences: set[str] = field(default_factory=set)
+    #: A public client (a CLI, a desktop app) has no secret; it proves itself with PKCE.
+    public: bool = False
 
 
 @dataclass
@@ -113,6 +129,9 @@ class AuthorizationServer:
         self.token_requests: list[TokenRequest] = []
         #: Every token the revocation endpoint was asked to revoke, by an authenticated client.
         self.revocations: list[str] = []
+        #: The user the authorization endpoint signs in (and approves for) at once.
+        self.approve_as = "user-1"
+        self._codes = AuthorizationCodes()
 
     def reset(self) -> None:
         """Back to a fresh server's state: no registered clients, refresh tokens, token
@@ -124,6 +143,8 @@ class AuthorizationServer:
             self._family_access = {}
             self.token_requests = []
             self.revocations = []
+            self.approve_as = "user-1"
+        self._codes.clear()
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -149,10 +170,12 @@ class AuthorizationServer:
         scopes: Iterable[str] = (),
         client_secret: str | None = None,
         grant_types: Iterable[str] = (CLIENT_CREDENTIALS,),
+        public: bool = False,
     ) -> RegisteredClient:
-        """Register (or replace) a confidential client allowed ``scopes`` and ``grant_types``."""
-        secret = client_secret or secrets.token_urlsafe(24)
-        client = RegisteredClient(client_id, secret, set(scopes), set(grant_types))
+        """Register (or replace) a client allowed ``scopes`` and ``grant_types``: confidential,
+        or ``public`` (no secret; only the code and refresh grants make sense for it)."""
+        secret = "" if public else client_secret or secrets.token_urlsafe(24)
+        client = RegisteredClient(client_id, secret, set(scopes), set(grant_types), public=public)
         with self._lock:
             self._clients[client_id] = client
         return client
@@ -191,13 +214,12 @@ class AuthorizationServer:
             self._clients[client_id].scopes.update(scopes)
 
     def metadata(self) -> dict[str, Any]:
-        """The RFC 8414 document: the grants the registered clients may use. No response types
-        (users "sign in" through `sign_in`); the authorization endpoint exists because RFC 8414
-        (and the SDK) require one."""
+        """The RFC 8414 document: the grants (and response types) the registered clients may use."""
         base = self._issuer.url
         with self._lock:
             scopes = sorted({s for c in self._clients.values() for s in c.scopes})
             grants = {g for c in self._clients.values() for g in c.grant_types} - {CLIENT_CREDENTIALS}
+            public = any(c.public for c in self._clients.values())
         document: dict[str, Any] = {
             "issuer": self._issuer.issuer,
             "authorization_endpoint": f"{base}{AUTHORIZE_PATH}",
@@ -205,8 +227,9 @@ class AuthorizationServer:
             "jwks_uri": self._issuer.jwks_url,
             "introspection_endpoint": self._issuer.introspection_url,
             "grant_types_supported": [CLIENT_CREDENTIALS, *sorted(grants)],
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+            "response_types_supported": ["code"] if AUTHORIZATION_CODE in grants else [],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": [*AUTH_METHODS, *(["none"] if public else [])],
             "revocation_endpoint": self.revocation_endpoint,
             "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         }
@@ -217,10 +240,7 @@ class AuthorizationServer:
     def grant(self, client: RegisteredClient, scope: str | None, resources: Iterable[str]) -> dict[str, Any]:
         """The token response for an authenticated ``client`` (raises `OAuthError`)."""
         audience = list(resources)
-        for resource in audience:
-            parts = urlsplit(resource)
-            if not parts.scheme or not parts.netloc or parts.fragment:
-                raise OAuthError("invalid_target", "resource must be an absolute URI without a fragment")
+        _check_resources(audience)
         granted = self._granted_scopes(client, scope)
         token = self._issuer.mint(
             subject=client.client_id,
@@ -398,11 +418,15 @@ class AuthorizationServer:
         elif posted:
             client_id, secret = form.get("client_id", ""), form["client_secret"]
         else:
-            raise OAuthError("invalid_client", "client authentication required", 401)
+            with self._lock:
+                public = self._clients.get(form.get("client_id", ""))
+            if public is None or not public.public:
+                raise OAuthError("invalid_client", "client authentication required", 401)
+            return public
         with self._lock:
             client = self._clients.get(client_id)
         expected = client.client_secret if client is not None else secrets.token_urlsafe(24)
-        if not hmac.compare_digest(secret.encode(), expected.encode()) or client is None:
+        if not hmac.compare_digest(secret.encode(), expected.encode()) or client is None or client.public:
             raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
         return client
 
@@ -417,10 +441,71 @@ class AuthorizationServer:
         return broken or JSONResponse(self.metadata())
 
     async def _authorize(self, request: Request) -> Response:
-        return JSONResponse(
-            {"error": "unsupported_response_type", "error_description": "users sign in through sign_in()"},
-            status_code=400,
+        """Approve at once and redirect with a code; errors about the client or the redirect URI
+        are answered here (never redirected to an unchecked URI), the others at the redirect."""
+        query = request.query_params
+        with self._lock:
+            client = self._clients.get(query.get("client_id", ""))
+        redirect_uri = query.get("redirect_uri", "")
+        if client is None or AUTHORIZATION_CODE not in client.grant_types:
+            return _oauth_error(
+                OAuthError("unauthorized_client", "unknown client, or not allowed this grant")
+            )
+        if not is_loopback_redirect(redirect_uri):
+            return _oauth_error(OAuthError("invalid_request", "redirect_uri must be an http loopback URI"))
+        state = query.get("state")
+        try:
+            if query.get("response_type") != "code":
+                raise OAuthError("unsupported_response_type", "only response_type=code is supported")
+            challenge = query.get("code_challenge", "")
+            if query.get("code_challenge_method") != "S256" or not challenge:
+                raise OAuthError("invalid_request", "PKCE with code_challenge_method=S256 is required")
+            resources = tuple(query.getlist("resource"))
+            _check_resources(resources)
+            scopes = tuple(self._granted_scopes(client, query.get("scope")))
+        except OAuthError as exc:
+            return _redirect(redirect_uri, {"error": exc.error, "error_description": exc.description}, state)
+        record = IssuedCode(
+            client.client_id,
+            redirect_uri,
+            challenge,
+            self.approve_as,
+            scopes,
+            resources,
+            time.time() + CODE_LIFETIME,
         )
+        return _redirect(redirect_uri, {"code": self._codes.issue(record), "iss": self._issuer.issuer}, state)
+
+    def redeem_code(self, client: RegisteredClient, fields: Mapping[str, str]) -> dict[str, Any]:
+        """The token response for an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5)."""
+        try:
+            record = self._codes.redeem(
+                fields.get("code", ""),
+                client_id=client.client_id,
+                redirect_uri=fields.get("redirect_uri", ""),
+                verifier=fields.get("code_verifier", ""),
+                now=time.time(),
+            )
+        except CodeRefusedError as exc:
+            raise OAuthError("invalid_grant", str(exc)) from None
+        grant = _RefreshRecord(
+            client.client_id, record.subject, record.scopes, record.resources, uuid.uuid4().hex
+        )
+        answer = self._refreshable_answer(grant, record.scopes, record.resources)
+        if REFRESH_TOKEN not in client.grant_types:
+            answer.pop("refresh_token")
+        with self._lock:
+            self.token_requests.append(
+                TokenRequest(
+                    client.client_id,
+                    " ".join(record.scopes),
+                    record.resources,
+                    answer["scope"],
+                    AUTHORIZATION_CODE,
+                    record.subject,
+                )
+            )
+        return answer
 
     async def _token(self, request: Request) -> Response:
         form = await request.form()
@@ -429,15 +514,17 @@ class AuthorizationServer:
         try:
             client = self.authenticate(request.headers.get("authorization", ""), fields)
             grant_type = fields.get("grant_type", "")
-            if grant_type not in (CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE):
+            if grant_type not in (CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN, TOKEN_EXCHANGE):
                 raise OAuthError(
                     "unsupported_grant_type",
-                    f"supported: {CLIENT_CREDENTIALS}, {REFRESH_TOKEN}, token exchange",
+                    f"supported: {CLIENT_CREDENTIALS}, {AUTHORIZATION_CODE}, {REFRESH_TOKEN}, token exchange",
                 )
             if grant_type not in client.grant_types:
                 raise OAuthError("unauthorized_client", "this client may not use this grant")
             if grant_type == CLIENT_CREDENTIALS:
                 answer = self.grant(client, fields.get("scope"), resources)
+            elif grant_type == AUTHORIZATION_CODE:
+                answer = self.redeem_code(client, fields)
             elif grant_type == REFRESH_TOKEN:
                 answer = self.refresh(client, fields.get("refresh_token", ""), fields.get("scope"), resources)
             else:
@@ -459,6 +546,21 @@ class AuthorizationServer:
         except OAuthError as exc:
             return _oauth_error(exc)
         return Response(status_code=200)
+
+
+def _check_resources(resources: Iterable[str]) -> None:
+    """RFC 8707 §2: each ``resource`` an absolute URI without a fragment."""
+    for resource in resources:
+        parts = urlsplit(resource)
+        if not parts.scheme or not parts.netloc or parts.fragment:
+            raise OAuthError("invalid_target", "resource must be an absolute URI without a fragment")
+
+
+def _redirect(redirect_uri: str, params: Mapping[str, str], state: str | None) -> Response:
+    """A 302 to ``redirect_uri`` with ``params`` (and ``state``) added to its query."""
+    query = urlencode({**params, **({"state": state} if state is not None else {})})
+    separator = "&" if urlsplit(redirect_uri).query else "?"
+    return RedirectResponse(f"{redirect_uri}{separator}{query}", status_code=302)
 
 
 def _oauth_error(exc: OAuthError) -> Response:
