@@ -199,3 +199,35 @@ class RequirementNotMetError(ToolNotPermittedError):
         self.require_all = require_all
         which = "all of" if require_all else "one of"
         super().__init__(f"tool {tool!r} requires {which}: {', '.join(self.unmet)}", tool=tool)
+
+
+class RateLimitedError(AuthSecError):
+    """The caller spent its quota of calls (``Config.rate_limits``): 429 until the window ends.
+
+    ``headers`` are the ``RateLimit-Policy`` and ``RateLimit`` fields of the answer;
+    ``retry_after`` the whole seconds until the quota is back.
+    """
+
+    status_code = 429
+    error = "rate_limited"
+    jsonrpc_code = -32004
+
+    def __init__(
+        self,
+        description: str = "rate limit exceeded",
+        *,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        retry_after: int = 1,
+    ) -> None:
+        super().__init__(description)
+        self.headers = tuple(headers)
+        self.retry_after = retry_after
+
+
+class RateLimitUnavailableError(AuthSecError):
+    """The shared rate-limit counters cannot be read and ``rate_limit_on_store_error`` is
+    ``deny``: limited calls are refused rather than let through uncounted."""
+
+    status_code = 503
+    error = "temporarily_unavailable"
+    jsonrpc_code = -32002

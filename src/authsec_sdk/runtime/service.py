@@ -21,6 +21,8 @@ from .manifest import publish_manifest
 from .metadata import metadata_url
 from .policy import PolicySource, Requirements, policy_source_for
 from .policy.rules import advertisable, union_in_order
+from .shared.ratelimiter import RateLimiter
+from .shared.store import SharedStore
 from .tokens import TokenValidator
 from .tokens.discovery import discover_endpoints
 
@@ -47,9 +49,12 @@ class Runtime:
         self.handler = handler
         self.path = path
         self.metadata_url = metadata_url(cfg.resource_uri)
+        #: The store shared with the other workers and replicas, when configured.
+        self.shared = SharedStore(cfg) if cfg.shared_cache_url else None
         self.policy: PolicySource = policy_source_for(cfg)
         #: What tools declare beyond their scopes (roles, permissions, ...), by tool name.
         self.requirements: Requirements = requirements or {}
+        self.limiter = RateLimiter(cfg, self.shared) if cfg.rate_limits else None
         self._handler_lifespan = handler_lifespan
         self._validator: TokenValidator | None = None
 
@@ -74,11 +79,16 @@ class Runtime:
     def health(self) -> dict[str, Any]:
         """A snapshot for health checks: readiness, the policy source's state and, once running
         with introspection, the introspection endpoint's (``credentials_rejected`` names a
-        cause no retry will cure)."""
+        cause no retry will cure); with a shared store its state, with rate limits where they
+        are counted and what a store failure does to them."""
         health: dict[str, Any] = {"ready": self.ready, "policy": self.policy.status()}
         introspection = self._validator.introspection_status() if self._validator is not None else None
         if introspection is not None:
             health["introspection"] = introspection
+        if self.shared is not None:
+            health["shared_cache"] = self.shared.status()
+        if self.limiter is not None:
+            health["rate_limits"] = self.limiter.status()
         return health
 
     @asynccontextmanager
@@ -101,11 +111,14 @@ class Runtime:
                 await stack.enter_async_context(self._handler_lifespan)
             try:
                 endpoints = await discover_endpoints(self.cfg, http)
+                validator = TokenValidator(endpoints, http, shared=self.shared)
+                if self.shared is not None:
+                    await stack.enter_async_context(self.shared.connected(task_group))
                 await self.policy.start(task_group, http)
             except Exception as exc:
                 failure = exc
             else:
-                self._validator = TokenValidator(endpoints, http)
+                self._validator = validator
                 if self.cfg.publish_manifest:
                     task_group.start_soon(publish_manifest, self.cfg, self.handler, http, self.path)
                 logger.info("protecting %s for %s", self.path, self.cfg.resource_uri)

@@ -4,12 +4,13 @@ Pure ASGI with no request objects on the hot path. Order of checks: ``Origin`` (
 CORS preflight from a listed origin; authentication from the headers alone (400/401), so an
 unauthenticated caller never makes us read, buffer or parse a body; then the body, read under
 a size cap (413) and a deadline (408); its JSON (400); the ``Mcp-Method`` / ``Mcp-Name``
-headers against it (400); session ownership (404); then the tool policy (403/503); then the
-handler with the body replayed byte for byte. Every decision is made before the handler runs,
-so a refusal is always an HTTP status, never an event after a 200. The handler's ``send`` is
-passed through untouched unless its answer must be watched (CORS headers, a session being
-created or ended, a ``tools/list`` to filter, a token that expires), and even then each
-message goes out as soon as it can: streams are never buffered whole.
+headers against it (400); session ownership (404); then the tool policy (403/503); the
+caller's rate limits (429); then the handler with the body replayed byte for byte. Every
+decision is made before the handler runs, so a refusal is always an HTTP status, never an
+event after a 200. The handler's ``send`` is passed through untouched unless its answer must
+be watched (CORS headers, a session being created or ended, a ``tools/list`` to filter, a
+token that expires), and even then each message goes out as soon as it can: streams are
+never buffered whole.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ class AuthSecMiddleware:
                 raise HeaderMismatchError("Mcp-Method or Mcp-Name header does not match the body")
             session = self._session_request(scope, principal)
             keep = self._authorize(principal, inspection, mcp)
+            if self.runtime.limiter is not None and inspection.tool_calls:
+                await self.runtime.limiter.check(principal, inspection.tool_calls)
         except AuthSecError as exc:
             # A body we could not accept as JSON-RPC still gets a JSON-RPC error (id null).
             jsonrpc = inspection.is_jsonrpc or isinstance(exc, MalformedMessageError)

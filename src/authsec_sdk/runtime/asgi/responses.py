@@ -18,6 +18,7 @@ from ..errors import (
     AuthSecError,
     InsufficientScopeError,
     PolicyIncompleteError,
+    RateLimitedError,
     RequestTimeoutError,
     RequirementNotMetError,
     ToolNotPermittedError,
@@ -94,6 +95,8 @@ def error_answer(
         headers.append((b"www-authenticate", value.encode("ascii")))
     if exc.status_code == 503:
         headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+    if isinstance(exc, RateLimitedError):
+        headers += [(b"retry-after", str(exc.retry_after).encode()), *exc.headers]
     if isinstance(exc, RequestTimeoutError):
         headers.append((b"connection", b"close"))  # the client stalled: do not wait for more
     detail = _detail(exc)

@@ -31,6 +31,8 @@ _STRINGS: Mapping[str, str] = {
     "AUTHSEC_GROUPS_CLAIM": "groups_claim",
     "AUTHSEC_PERMISSIONS_CLAIM": "permissions_claim",
     "AUTHSEC_SCOPED_PERMISSIONS_CLAIM": "scoped_permissions_claim",
+    "AUTHSEC_SHARED_CACHE_URL": "shared_cache_url",
+    "AUTHSEC_RATE_LIMIT_ON_STORE_ERROR": "rate_limit_on_store_error",
 }
 
 
@@ -69,6 +71,16 @@ def _tool_map(raw: str) -> dict[str, list[str]]:
         raise ValueError(
             'expected a JSON object of tool name to a list of scopes, e.g. {"echo": ["mcp:read"]}'
         )
+    return data
+
+
+def _rate_limits(raw: str) -> dict[str, str]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not all(isinstance(limit, str) for limit in data.values()):
+        raise ValueError('expected a JSON object of tool name (or "*") to a limit, e.g. {"*": "120/minute"}')
     return data
 
 
@@ -112,6 +124,7 @@ _TYPED: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "AUTHSEC_BASELINE_SCOPES": ("baseline_scopes", _scopes),
     "AUTHSEC_BODY_READ_TIMEOUT": ("body_read_timeout", _number),
     "AUTHSEC_DISCOVER_ENDPOINTS": ("discover_endpoints", _boolean),
+    "AUTHSEC_RATE_LIMITS": ("rate_limits", _rate_limits),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import importlib.util
 import logging
 import re
 import unicodedata
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..claim_paths import ClaimPaths, claim_path_problem
+from ..shared.limits import parse_rate_limits
 
 if TYPE_CHECKING:
     from ..manifest_tool import ManifestTool
@@ -24,6 +26,7 @@ SUPPORTED_ALGORITHMS: frozenset[str] = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 
+_SHARED_CACHE_SCHEMES = frozenset({"redis", "rediss", "unix"})
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 #: RFC 3986 §2: unreserved, reserved and ``%`` (for percent-encoding); nothing else.
 _URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
@@ -138,6 +141,14 @@ class Config:
     permissions_claim: str = "permissions"
     #: A list of ``{"scope_type", "scope_id", "permissions": [...]}`` objects.
     scoped_permissions_claim: str = "scoped_permissions"
+    #: ``redis://``, ``rediss://`` or ``unix://`` URL of a Redis (or Valkey) shared by every
+    #: worker and replica (extra ``redis``); empty: each process keeps its own state. May hold
+    #: a password, so it is kept out of ``repr``.
+    shared_cache_url: str = field(default="", repr=False)
+    #: Per-caller limits on ``tools/call``: ``{"*": "120/minute", "delete_repo": "5/hour"}``.
+    rate_limits: Mapping[str, str] | None = None
+    #: What rate-limited calls get while the shared store is unavailable: "deny" (503) or "allow".
+    rate_limit_on_store_error: str = "deny"
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -216,6 +227,7 @@ def _problems(cfg: Config) -> Iterable[str]:
         problem = claim_path_problem(name, getattr(cfg, name))
         if problem is not None:
             yield problem
+    yield from _shared_problems(cfg)
     for name, mapping in (
         ("tool_scopes", cfg.tool_scopes),
         ("tool_scope_suggestions", cfg.tool_scope_suggestions),
@@ -385,6 +397,26 @@ def _transport_problems(cfg: Config) -> Iterable[str]:
     for name in ("filter_tools_list", "close_streams_on_token_expiry", "discover_endpoints"):
         if not isinstance(getattr(cfg, name), bool):
             yield f"{name} must be True or False"
+
+
+def _shared_problems(cfg: Config) -> Iterable[str]:
+    url = cfg.shared_cache_url
+    if not isinstance(url, str):
+        yield "shared_cache_url must be a string"
+    elif url:
+        scheme = urlsplit(url).scheme
+        if scheme not in _SHARED_CACHE_SCHEMES:
+            # The URL may carry a password: name its scheme only.
+            yield f"shared_cache_url must be a redis://, rediss:// or unix:// URL, got scheme {scheme!r}"
+        elif importlib.util.find_spec("redis") is None:
+            yield "shared_cache_url needs the redis client: install authsec-sdk[redis]"
+    if cfg.rate_limits is not None:
+        try:
+            parse_rate_limits(cfg.rate_limits)
+        except ValueError as exc:
+            yield f"rate_limits {exc}"
+    if cfg.rate_limit_on_store_error not in ("allow", "deny"):
+        yield f"rate_limit_on_store_error must be 'allow' or 'deny', got {cfg.rate_limit_on_store_error!r}"
 
 
 def _origin_of(value: str) -> str:

@@ -37,7 +37,11 @@ class TokenCache(Generic[V]):
 
     def discard(self, token: str) -> None:
         """Forget ``token``'s entry, if any (its value is no longer true)."""
-        self._entries.pop(token_digest(token), None)
+        self.forget(token_digest(token))
+
+    def forget(self, digest: bytes) -> None:
+        """Forget the entry of the token whose `token_digest` is ``digest``, if any."""
+        self._entries.pop(digest, None)
 
     def put(self, token: str, value: V, *, until: float) -> None:
         """Remember ``value`` for ``token`` until the epoch time ``until``."""

@@ -19,6 +19,8 @@ from ..backend import basic_auth
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config
 from ..errors import IssuerUnavailableError, TokenInactiveError
+from ..shared.answers import SharedAnswers
+from ..shared.revocation import Revocations
 from ..upstream import UpstreamError, fetch_json
 from .cache import TokenCache, token_digest
 from .claims import check_claims
@@ -39,7 +41,15 @@ _CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 class Introspector:
     """RFC 7662 client for one issuer, with an optional short-lived answer cache."""
 
-    def __init__(self, cfg: Config, http: httpx.AsyncClient, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        http: httpx.AsyncClient,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        shared: SharedAnswers | None = None,
+        revocations: Revocations | None = None,
+    ) -> None:
         self._url = cfg.introspection_url
         self._clock = clock
         self._auth = basic_auth(cfg)
@@ -62,7 +72,10 @@ class Introspector:
         self._inactive: TokenCache[Mapping[str, Any]] = TokenCache(
             cfg.token_cache_size if cfg.introspection_negative_ttl > 0 else 0
         )
-        self._flights: SingleFlight[Mapping[str, Any]] = SingleFlight()
+        self._flights: SingleFlight[tuple[Mapping[str, Any], float | None]] = SingleFlight()
+        #: The fleet's answers, and where revocations are announced (with a shared store).
+        self._shared = shared
+        self._revocations = revocations
 
     def status(self) -> dict[str, Any]:
         """For health checks: ``state`` (ok, failing, credentials_rejected) and the failure's reason."""
@@ -84,12 +97,15 @@ class Introspector:
             self._check(answer, now, require_aud)
             return answer
         # Concurrent requests with the same token share one call, and its answer or error.
-        answer = await self._flights.run(token_digest(token), lambda: self._answer(token))
+        answer, until = await self._flights.run(token_digest(token), lambda: self._answer(token))
         self._check(answer, now, require_aud)
-        exp = answer.get("exp")  # already checked to be a number when present
-        until = now + self._cache_ttl if exp is None else min(now + self._cache_ttl, exp)
-        self._cache.put(token, answer, until=until)
+        if until is not None:
+            self._cache.put(token, answer, until=until)
         return answer
+
+    def forget(self, digest: bytes) -> None:
+        """Drop the active answer cached for the token with ``digest`` (it was revoked)."""
+        self._cache.forget(digest)
 
     def _check(self, answer: Mapping[str, Any], now: float, require_aud: bool) -> None:
         if answer.get("active") is not True:
@@ -105,12 +121,44 @@ class Introspector:
             require_iss=False,
         )
 
-    async def _answer(self, token: str) -> Mapping[str, Any]:
-        """The issuer's answer; an inactive one is remembered for ``introspection_negative_ttl``."""
+    async def _answer(self, token: str) -> tuple[Mapping[str, Any], float | None]:
+        """The issuer's answer and until when it may be used again (None: not at all); an
+        inactive one is remembered for ``introspection_negative_ttl``. With a shared store,
+        the fleet's answer is used when there is one."""
+        digest = token_digest(token)
+        stored = await self._shared.get(digest) if self._shared is not None else None
+        answer, until = stored if stored is not None else await self._ask_once(token, digest)
+        if answer.get("active") is not True and until is not None:
+            self._inactive.put(token, answer, until=until)
+        return answer, until
+
+    async def _ask_once(self, token: str, digest: bytes) -> tuple[Mapping[str, Any], float | None]:
+        """Ask the issuer; with a shared store, only when no other worker is asking already."""
+        if self._shared is None:
+            answer = await self._ask(token)
+            return answer, self._deadline(answer)
+        if self._cache_ttl <= 0:
+            # Active answers are not kept, so another worker's would be of no use: ask now.
+            return await self._ask_and_share(token, digest, self._shared)
+        async with self._shared.asking(digest) as stored:
+            return stored if stored is not None else await self._ask_and_share(token, digest, self._shared)
+
+    async def _ask_and_share(
+        self, token: str, digest: bytes, shared: SharedAnswers
+    ) -> tuple[Mapping[str, Any], float | None]:
+        """Ask, share the answer, and tell every worker when the token turned out inactive."""
         answer = await self._ask(token)
-        if answer.get("active") is not True:
-            self._inactive.put(token, answer, until=self._clock.time() + self._negative_ttl)
-        return answer
+        until = self._deadline(answer)
+        if until is not None:
+            await shared.put(digest, answer, until)
+        if answer.get("active") is not True and self._revocations is not None:
+            await self._revocations.announce(digest)
+        return answer, until
+
+    def _deadline(self, answer: Mapping[str, Any]) -> float | None:
+        return answer_deadline(
+            answer, self._clock.time(), ttl=self._cache_ttl, negative_ttl=self._negative_ttl
+        )
 
     async def _ask(self, token: str) -> Mapping[str, Any]:
         try:
@@ -169,6 +217,21 @@ class Introspector:
             else:
                 logger.warning("token introspection failed: %s; requests get 503 until it recovers", reason)
         return IssuerUnavailableError("token introspection unavailable")
+
+
+def answer_deadline(
+    answer: Mapping[str, Any], now: float, *, ttl: float, negative_ttl: float
+) -> float | None:
+    """Until when ``answer`` may be used again, or None when it may not: an inactive one for
+    ``negative_ttl``, an active one for ``ttl`` but never past its ``exp``."""
+    if answer.get("active") is not True:
+        return now + negative_ttl if negative_ttl > 0 else None
+    if ttl <= 0:
+        return None
+    exp = answer.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return now + ttl
+    return min(now + ttl, exp)
 
 
 def _with_code(exc: UpstreamError) -> str:

@@ -64,6 +64,10 @@ class JWTVerifier:
             self._cache.discard(token)
         return await self._flights.run(token_digest(token), lambda: self._verify_and_remember(token, now))
 
+    def forget(self, digest: bytes) -> None:
+        """Drop the cached verification of the token with ``digest`` (it was revoked)."""
+        self._cache.forget(digest)
+
     async def _verify_and_remember(self, token: str, now: float) -> Principal:
         claims, key = await self._verify_uncached(parse_jwt(token), now)
         principal = principal_from_claims(claims, claim_paths=self._claim_paths)

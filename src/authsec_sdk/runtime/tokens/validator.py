@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -20,6 +20,8 @@ from ..config import Config, ValidationMode
 from ..errors import IssuerUnavailableError, TokenInvalidError
 from ..logsafe import RateLimitedLog
 from ..principal import Principal
+from ..shared.answers import SharedAnswers
+from ..shared.revocation import Revocations
 from .claims import principal_from_claims, scopes_of
 from .introspection import Introspector
 from .jwks import JWKSStore
@@ -27,13 +29,23 @@ from .jwt_parse import JWTParseError
 from .jwt_verify import JWTVerifier
 from .refusal import RefusedTokenError
 
+if TYPE_CHECKING:
+    from ..shared.store import SharedStore
+
 logger = logging.getLogger("authsec.tokens")
 
 
 class TokenValidator:
     """Validates bearer tokens for one protected resource; share one per application."""
 
-    def __init__(self, cfg: Config, http: httpx.AsyncClient, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        http: httpx.AsyncClient,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        shared: SharedStore | None = None,
+    ) -> None:
         mode = cfg.effective_validation_mode
         strategies: dict[ValidationMode, Callable[[str], Awaitable[Principal]]] = {
             ValidationMode.JWT_ONLY: self._verify_jwt,
@@ -49,9 +61,28 @@ class TokenValidator:
         uses_jwt = mode is not ValidationMode.INTROSPECTION_ONLY
         uses_introspection = mode is not ValidationMode.JWT_ONLY
         self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http, clock), clock) if uses_jwt else None
-        self._introspector = Introspector(cfg, http, clock) if uses_introspection else None
+        self._introspector = self._introspector_for(cfg, http, clock, shared) if uses_introspection else None
         self._refusals = RateLimitedLog(logger)
         self._failures = RateLimitedLog(logger)
+
+    def _introspector_for(
+        self, cfg: Config, http: httpx.AsyncClient, clock: Clock, shared: SharedStore | None
+    ) -> Introspector:
+        """With a shared store, answers come from the fleet, and a revocation any worker learns
+        empties this worker's caches of that token."""
+        if shared is None:
+            return Introspector(cfg, http, clock)
+        revocations = Revocations(shared)
+        revocations.listen(self.forget)
+        answers = SharedAnswers(shared, claim_seconds=cfg.http_timeout, clock=clock)
+        return Introspector(cfg, http, clock, shared=answers, revocations=revocations)
+
+    def forget(self, digest: bytes) -> None:
+        """Drop what the local caches hold for the token with ``digest``: it was revoked."""
+        if self._jwt is not None:
+            self._jwt.forget(digest)
+        if self._introspector is not None:
+            self._introspector.forget(digest)
 
     def introspection_status(self) -> dict[str, Any] | None:
         """The introspection endpoint's state for health checks; None when it is not used."""
