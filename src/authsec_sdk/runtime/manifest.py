@@ -35,21 +35,31 @@ from .manifest_tool import (
     tool_from_provider,
     unique,
 )
+from .shared.manifest_once import ManifestOnce
 
 logger = logging.getLogger("authsec.manifest")
 
 
-async def publish_manifest(cfg: Config, handler_app: ASGIApp, http: httpx.AsyncClient, path: str) -> None:
+async def publish_manifest(
+    cfg: Config, handler_app: ASGIApp, http: httpx.AsyncClient, path: str, once: ManifestOnce | None = None
+) -> None:
     """Read the tool inventory and PUT it to ``sdk-manifest``. Never raises.
 
     ``path`` is where ``handler_app`` serves MCP (the mount path); ``http`` is the runtime's
-    client for the backend.
+    client for the backend. With ``once`` (a shared store), an inventory another worker has
+    published already is not sent again.
     """
+    body: dict[str, Any] | None = None
     try:
         tools = await read_inventory(cfg, handler_app, path)
-        tools = with_suggestions(tools, cfg.tool_scope_suggestions or {})
-        await put_manifest(http, cfg, manifest_body(tools))
+        body = manifest_body(with_suggestions(tools, cfg.tool_scope_suggestions or {}))
+        if once is not None and not await once.claim(body):
+            logger.info("tool manifest already published by another worker: %d tools", len(tools))
+            return
+        await put_manifest(http, cfg, body)
     except Exception as exc:
+        if once is not None and body is not None:
+            await once.give_back(body)
         logger.warning("tool manifest not published (startup continues): %s", describe(exc))
         return
     logger.info("tool manifest published: %d tools", len(tools))

@@ -21,6 +21,7 @@ from .manifest import publish_manifest
 from .metadata import metadata_url
 from .policy import PolicySource, Requirements, policy_source_for
 from .policy.rules import advertisable, union_in_order
+from .shared.manifest_once import ManifestOnce
 from .shared.ratelimiter import RateLimiter
 from .shared.store import SharedStore
 from .tokens import TokenValidator
@@ -51,7 +52,7 @@ class Runtime:
         self.metadata_url = metadata_url(cfg.resource_uri)
         #: The store shared with the other workers and replicas, when configured.
         self.shared = SharedStore(cfg) if cfg.shared_cache_url else None
-        self.policy: PolicySource = policy_source_for(cfg)
+        self.policy: PolicySource = policy_source_for(cfg, shared=self.shared)
         #: What tools declare beyond their scopes (roles, permissions, ...), by tool name.
         self.requirements: Requirements = requirements or {}
         self.limiter = RateLimiter(cfg, self.shared) if cfg.rate_limits else None
@@ -120,7 +121,8 @@ class Runtime:
             else:
                 self._validator = validator
                 if self.cfg.publish_manifest:
-                    task_group.start_soon(publish_manifest, self.cfg, self.handler, http, self.path)
+                    once = ManifestOnce(self.shared) if self.shared is not None else None
+                    task_group.start_soon(publish_manifest, self.cfg, self.handler, http, self.path, once)
                 logger.info("protecting %s for %s", self.path, self.cfg.resource_uri)
                 try:
                     yield

@@ -42,6 +42,7 @@ from ..backend import BackendError, get_policy
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config
 from ..errors import PolicyIncompleteError, PolicyUnavailableError
+from ..shared.fleet_policy import FleetPolicy
 from .document import PolicyDocument, read_policy_document
 from .rules import ToolPolicy
 from .serving import Serving
@@ -113,7 +114,12 @@ class RemotePolicy:
     """
 
     def __init__(
-        self, cfg: Config, *, fallback: ToolPolicy | None = None, clock: Clock = SYSTEM_CLOCK
+        self,
+        cfg: Config,
+        *,
+        fallback: ToolPolicy | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        fleet: FleetPolicy | None = None,
     ) -> None:
         self._cfg = cfg
         self._clock = clock
@@ -123,6 +129,11 @@ class RemotePolicy:
         self._http: httpx.AsyncClient | None = None
         self._refreshing = False
         self._reported: tuple[Serving, int | None] | None = None
+        #: With a shared store: the fleet's document, and news of a new one from any worker.
+        self._fleet = fleet
+        self._changed_meanwhile = False
+        if fleet is not None:
+            fleet.on_change(self._changed)
 
     async def start(self, task_group: TaskGroup, http: httpx.AsyncClient) -> None:
         """Fetch once; without a fallback a failure refuses startup."""
@@ -180,23 +191,44 @@ class RemotePolicy:
             self._refreshing = True
             self._task_group.start_soon(self._refresh)
 
+    def _changed(self) -> None:
+        """Another worker stored a new document: take it now, whatever our TTL says."""
+        if self._task_group is None:
+            return
+        if self._refreshing:
+            self._changed_meanwhile = True  # the refresh under way may have read the old one
+            return
+        self._refreshing = True
+        self._task_group.start_soon(self._refresh)
+
     async def _refresh(self) -> None:
         try:
             await self._fetch()
+            while self._changed_meanwhile:
+                self._changed_meanwhile = False
+                await self._fetch()
         finally:
             self._refreshing = False
         self._report(self._clock.monotonic())
 
     async def _fetch(self) -> None:
         """One fetch; its outcome lands in the cache. Never raises (a refresh must not crash the app)."""
-        assert self._http is not None
+        http = self._http
+        assert http is not None
         try:
-            document = await get_policy(self._http, self._cfg, read_policy_document)
+            if self._fleet is None:
+                document = await get_policy(http, self._cfg, read_policy_document)
+                fetched_at = self._clock.monotonic()
+            else:
+                data, at = await self._fleet.fetch(lambda: get_policy(http, self._cfg, _readable))
+                document = read_policy_document(data)
+                # The fleet's fetch time, so every worker's copy turns stale together.
+                fetched_at = self._clock.monotonic() - max(0.0, self._clock.time() - at)
         except Exception as exc:
             error = str(exc) if isinstance(exc, BackendError) else f"unexpected {type(exc).__name__}: {exc}"
             self._cache = self._cache.failed(error, self._clock.monotonic(), self._cfg.scope_matrix_ttl)
         else:
-            self._cache = self._cache.succeeded(document, self._clock.monotonic())
+            self._cache = self._cache.succeeded(document, fetched_at)
 
     def _report(self, now: float) -> tuple[Serving, ToolPolicy | PolicyUnavailableError]:
         """Judge, and log the serving state when it differs from the last one logged."""
@@ -207,6 +239,12 @@ class RemotePolicy:
             self._reported = key
             _log_state(serving, self._cache, self._cfg)
         return serving, outcome
+
+
+def _readable(data: Any) -> Any:
+    """``data`` itself once it reads as a policy document: only those are shared."""
+    read_policy_document(data)
+    return data
 
 
 def _log_state(serving: Serving, cache: CacheState, cfg: Config) -> None:

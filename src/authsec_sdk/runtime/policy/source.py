@@ -9,6 +9,8 @@ from anyio.abc import TaskGroup
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config, PolicyMode
+from ..shared.fleet_policy import FleetPolicy
+from ..shared.store import SharedStore
 from .remote import RemotePolicy
 from .rules import ToolPolicy
 from .serving import Serving
@@ -65,12 +67,18 @@ def local_policy(cfg: Config) -> ToolPolicy:
     return ToolPolicy.from_tool_scopes(cfg.tool_scopes or {}, cfg.supported_scopes)
 
 
-def policy_source_for(cfg: Config, clock: Clock = SYSTEM_CLOCK) -> PolicySource:
-    """The policy source ``cfg``'s (effective) policy mode calls for."""
+def policy_source_for(
+    cfg: Config, clock: Clock = SYSTEM_CLOCK, *, shared: SharedStore | None = None
+) -> PolicySource:
+    """The policy source ``cfg``'s (effective) policy mode calls for; a remote one fetches for
+    the whole fleet when there is a ``shared`` store."""
     mode = cfg.effective_policy_mode
     if mode is PolicyMode.OPEN:
         return StaticPolicy(ToolPolicy(open=True, scopes_supported=tuple(cfg.supported_scopes)))
     if mode is PolicyMode.LOCAL_ONLY:
         return StaticPolicy(local_policy(cfg))
     fallback = local_policy(cfg) if mode is PolicyMode.REMOTE_WITH_LOCAL_FALLBACK else None
-    return RemotePolicy(cfg, fallback=fallback, clock=clock)
+    fleet = None
+    if shared is not None:
+        fleet = FleetPolicy(shared, ttl=cfg.scope_matrix_ttl, wait=cfg.http_timeout, clock=clock)
+    return RemotePolicy(cfg, fallback=fallback, clock=clock, fleet=fleet)
