@@ -8,6 +8,7 @@ import httpx
 import pytest
 from helpers import Protected
 from notes_mcp import protected_notes
+from redis_peer import REQUIRE_ENV, RedisServer, redis_binary, redis_required
 
 from authsec_sdk.testing import LocalIssuer
 
@@ -33,6 +34,22 @@ def notes_app(issuer: LocalIssuer) -> Iterator[Protected]:
         yield app
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free loopback port for the whole session (skipped when it is
+    not installed, unless AUTHSEC_REQUIRE_REDIS=1); tests reset it with `RedisServer.flush`."""
+    binary = redis_binary()
+    if binary is None:
+        if redis_required():
+            pytest.fail(f"redis-server is not installed and {REQUIRE_ENV}=1")
+        pytest.skip(f"redis-server is not installed (Debian: apt-get install redis-server; {REQUIRE_ENV}=1 fails)")
+    server = RedisServer(binary).start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Run ``@pytest.mark.anyio`` tests on asyncio only."""
@@ -47,7 +64,9 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 #: Fixtures that start servers or event loops: a test asking for none of them is pure.
-_SERVER_FIXTURES = frozenset({"issuer", "notes_app", "http", "anyio_backend", "recorder", "served"})
+_SERVER_FIXTURES = frozenset(
+    {"issuer", "notes_app", "http", "anyio_backend", "recorder", "served", "redis_server"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

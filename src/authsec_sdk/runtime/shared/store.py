@@ -90,7 +90,9 @@ class SharedStore:
             self._url,
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 0),  # `call` decides when to try again
+            # One retry at once: it replaces a pooled connection the store closed (after its
+            # restart, say); beyond that, `call` decides when to try again.
+            retry=Retry(NoBackoff(), 1),
         )
         self._client = client
         try:
