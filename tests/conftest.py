@@ -42,7 +42,7 @@ def redis_server() -> Iterator[RedisServer]:
     if binary is None:
         if redis_required():
             pytest.fail(f"redis-server is not installed and {REQUIRE_ENV}=1")
-        pytest.skip(f"redis-server is not installed (Debian: apt-get install redis-server; {REQUIRE_ENV}=1 fails)")
+        pytest.skip(f"redis-server is not installed (apt-get install redis-server); {REQUIRE_ENV}=1 fails")
     server = RedisServer(binary).start()
     try:
         yield server

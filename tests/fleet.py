@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from redis_peer import free_port
@@ -31,8 +32,8 @@ class Worker:
     def url(self) -> str:
         return f"{self.base}/mcp"
 
-    def health(self) -> dict[str, object]:
-        answer: dict[str, object] = httpx.get(f"{self.base}/health").json()
+    def health(self) -> dict[str, Any]:
+        answer: dict[str, Any] = httpx.get(f"{self.base}/health").json()
         return answer
 
 

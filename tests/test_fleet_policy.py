@@ -52,7 +52,8 @@ def fleet(_shared_issuer: LocalIssuer, redis_server: RedisServer) -> Iterator[Po
         "AUTHSEC_PUBLISH_MANIFEST": "true",
         "FLEET_TOOLS": ",".join(TOOLS),
     }
-    with workers({**env, "AUTHSEC_SCOPE_MATRIX_TTL": "1"}, {**env, "AUTHSEC_SCOPE_MATRIX_TTL": "300"}) as (a, b):
+    soon, late = {**env, "AUTHSEC_SCOPE_MATRIX_TTL": "1"}, {**env, "AUTHSEC_SCOPE_MATRIX_TTL": "300"}
+    with workers(soon, late) as (a, b):
         eventually(lambda: bool(issuer.backend.manifests), within=5)
         time.sleep(0.3)  # time enough for a second manifest to arrive, if one were sent
         yield PolicyFleet(a, b, issuer.backend.manifests, issuer.backend.policy_requests)
@@ -69,7 +70,9 @@ def test_the_fleet_fetches_the_policy_once_and_publishes_the_manifest_once(fleet
     assert [tool["name"] for tool in fleet.manifests[0]["tools"]] == TOOLS
 
 
-def test_a_policy_change_reaches_both_workers_within_a_second(fleet: PolicyFleet, issuer: LocalIssuer) -> None:
+def test_a_policy_change_reaches_both_workers_within_a_second(
+    fleet: PolicyFleet, issuer: LocalIssuer
+) -> None:
     issuer.backend.set_policy(public_tools=["read"], generation=100)
     eventually(lambda: allowed(fleet.a, issuer, "read") and allowed(fleet.b, issuer, "read"), within=5)
     issuer.backend.set_policy(public_tools=["read", "write"])
@@ -78,4 +81,4 @@ def test_a_policy_change_reaches_both_workers_within_a_second(fleet: PolicyFleet
     # refresh is 300 s away, takes it from the fleet's news.
     eventually(lambda: allowed(fleet.a, issuer, "write"), within=3)
     assert eventually(lambda: allowed(fleet.b, issuer, "write"), within=1) < 1
-    assert fleet.b.health()["policy"]["generation"] == issuer.backend.policy.generation  # type: ignore[index]
+    assert fleet.b.health()["policy"]["generation"] == issuer.backend.policy.generation

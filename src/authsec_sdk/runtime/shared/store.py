@@ -66,7 +66,6 @@ class SharedStore:
         self._state = OK
         self._last_error: str | None = None
         self._retry_at = 0.0
-        self._listening = anyio.CancelScope()
 
     def status(self) -> dict[str, Any]:
         """For health checks: ``state`` (ok, failing) and the last failure's reason."""
@@ -95,14 +94,14 @@ class SharedStore:
             retry=Retry(NoBackoff(), 1),
         )
         self._client = client
+        listening = anyio.CancelScope()
         try:
             await self.attempt(lambda redis: redis.ping())  # failing: logged, and tried again later
             if self._handlers:
-                self._listening = anyio.CancelScope()
-                task_group.start_soon(self._listen, client, self._listening)
+                task_group.start_soon(self._listen, client, listening)
             yield self
         finally:
-            self._listening.cancel()
+            listening.cancel()
             self._client = None
             with anyio.CancelScope(shield=True):
                 await client.aclose()
