@@ -171,7 +171,7 @@ async def test_counts_in_the_process_start_again_with_the_next_window() -> None:
 
 @pytest.fixture
 def limited(issuer: LocalIssuer) -> Iterator[Protected]:
-    tools = {"read": [], "delete_repo": []}
+    tools: dict[str, list[str]] = {"read": [], "delete_repo": []}
     with protected_app(
         issuer, Recorder(), tool_scopes=tools, rate_limits={"*": "4/day", "delete_repo": "1/day"}
     ) as p:

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config
@@ -98,7 +98,7 @@ class SharedStore:
         try:
             await self.attempt(lambda redis: redis.ping())  # failing: logged, and tried again later
             if self._handlers:
-                task_group.start_soon(self._listen, client, listening)
+                await task_group.start(self._listen, client, listening)
             yield self
         finally:
             listening.cancel()
@@ -139,15 +139,29 @@ class SharedStore:
         """Give ``key`` back if it is still ours (it may have expired and been taken since)."""
         await self.attempt(lambda redis: redis.eval(_RELEASE, 1, key, proof))  # else it expires by itself
 
-    async def _listen(self, client: Redis, scope: anyio.CancelScope) -> None:
-        """Deliver subscribed messages until ``scope`` is cancelled, subscribing again after trouble."""
+    async def _listen(
+        self,
+        client: Redis,
+        scope: anyio.CancelScope,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Deliver subscribed messages until ``scope`` is cancelled, subscribing again after trouble.
+
+        Reports itself started once the first subscription is made or has failed, so no news
+        sent after startup is missed, and an unreachable store does not hold startup up.
+        """
         from redis.exceptions import RedisError
 
         with scope:
             while True:
                 try:
                     async with client.pubsub() as pubsub:
-                        await pubsub.subscribe(*self._handlers)
+                        try:
+                            await pubsub.subscribe(*self._handlers)
+                        finally:
+                            task_status.started()
+                            task_status = anyio.TASK_STATUS_IGNORED  # once: later rounds resubscribe
                         self._answering()
                         while True:
                             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
