@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from helpers import Protected
 from notes_mcp import protected_notes
-from redis_peer import REQUIRE_ENV, RedisServer, redis_binary, redis_required
 
 from authsec_sdk.testing import LocalIssuer
+from authsec_sdk.testing.fleet import RedisServer
+
+#: Set (as `.ci/run` does) to make a missing ``redis-server`` a failure instead of a skip.
+REQUIRE_REDIS = "AUTHSEC_REQUIRE_REDIS"
 
 
 @pytest.fixture(scope="session")
@@ -38,16 +43,12 @@ def notes_app(issuer: LocalIssuer) -> Iterator[Protected]:
 def redis_server() -> Iterator[RedisServer]:
     """A real ``redis-server`` on a free loopback port for the whole session (skipped when it is
     not installed, unless AUTHSEC_REQUIRE_REDIS=1); tests reset it with `RedisServer.flush`."""
-    binary = redis_binary()
-    if binary is None:
-        if redis_required():
-            pytest.fail(f"redis-server is not installed and {REQUIRE_ENV}=1")
-        pytest.skip(f"redis-server is not installed (apt-get install redis-server); {REQUIRE_ENV}=1 fails")
-    server = RedisServer(binary).start()
-    try:
+    if shutil.which("redis-server") is None:
+        if os.environ.get(REQUIRE_REDIS) == "1":
+            pytest.fail(f"redis-server is not installed and {REQUIRE_REDIS}=1")
+        pytest.skip(f"redis-server is not installed (apt-get install redis-server); {REQUIRE_REDIS}=1 fails")
+    with RedisServer() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

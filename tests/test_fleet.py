@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from fleet import RESOURCE, Worker, issuer_env, workers
+from fleet import RESOURCE, issuer_env, url, workers
 from helpers import bearer, call_tool
-from redis_peer import RedisServer
 
 from authsec_sdk.testing import LocalIssuer
+from authsec_sdk.testing.fleet import RedisServer, Worker
 
 FLEET_ENV = {
     "AUTHSEC_VALIDATION_MODE": "introspection_only",
@@ -44,7 +44,7 @@ def both(fleet: list[Worker], issuer: LocalIssuer, redis_server: RedisServer) ->
 
 
 def call(worker: Worker, token: str, tool: str = "read") -> httpx.Response:
-    return httpx.post(worker.url, json=call_tool(tool), headers=bearer(token))
+    return httpx.post(url(worker), json=call_tool(tool), headers=bearer(token))
 
 
 def test_a_token_used_on_both_workers_is_introspected_once(both: list[Worker], issuer: LocalIssuer) -> None:
@@ -106,8 +106,8 @@ def test_rate_limits_hold_across_both_workers(both: list[Worker], issuer: LocalI
 def wait_until_recovered(worker: Worker) -> None:
     """Until the worker's store is answering again (it tries once a second)."""
     deadline = time.monotonic() + 5
-    while worker.health()["shared_cache"] != {"state": "ok", "last_error": None}:
-        assert time.monotonic() < deadline, worker.health()
+    while worker.get_json("/health")["shared_cache"] != {"state": "ok", "last_error": None}:
+        assert time.monotonic() < deadline, worker.get_json("/health")
         time.sleep(0.05)
 
 
@@ -129,12 +129,12 @@ def test_redis_stopped_mid_run_costs_neither_safety_nor_service(
         revoked = issuer.mint_opaque(audience=RESOURCE)
         issuer.revoke(revoked)
         assert call(b, revoked).status_code == 401  # never an open door
-        health = a.health()["shared_cache"]
+        health = a.get_json("/health")["shared_cache"]
         assert health["state"] == "failing" and health["last_error"]
         # Rate-limited calls follow rate_limit_on_store_error ("deny" by default): 503.
         limited = call(b, fresh, "delete_repo")
         assert limited.status_code == 503 and limited.headers["retry-after"]
-        assert b.health()["rate_limits"] == {"counted_in": "shared", "on_store_error": "deny"}
+        assert b.get_json("/health")["rate_limits"] == {"counted_in": "shared", "on_store_error": "deny"}
     finally:
         redis_server.start()
     for worker in both:

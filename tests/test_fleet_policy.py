@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fleet import RESOURCE, Worker, issuer_env, workers
+from fleet import RESOURCE, issuer_env, url, workers
 from helpers import bearer, call_tool
-from redis_peer import RedisServer
 
 from authsec_sdk.testing import LocalIssuer
+from authsec_sdk.testing.fleet import RedisServer, Worker
 
 TOOLS = ["read", "write"]
 
@@ -61,7 +61,7 @@ def fleet(_shared_issuer: LocalIssuer, redis_server: RedisServer) -> Iterator[Po
 
 def allowed(worker: Worker, issuer: LocalIssuer, tool: str) -> bool:
     token = issuer.mint_opaque(audience=RESOURCE)
-    return httpx.post(worker.url, json=call_tool(tool), headers=bearer(token)).status_code == 200
+    return httpx.post(url(worker), json=call_tool(tool), headers=bearer(token)).status_code == 200
 
 
 def test_the_fleet_fetches_the_policy_once_and_publishes_the_manifest_once(fleet: PolicyFleet) -> None:
@@ -81,4 +81,4 @@ def test_a_policy_change_reaches_both_workers_within_a_second(
     # refresh is 300 s away, takes it from the fleet's news.
     eventually(lambda: allowed(fleet.a, issuer, "write"), within=3)
     assert eventually(lambda: allowed(fleet.b, issuer, "write"), within=1) < 1
-    assert fleet.b.health()["policy"]["generation"] == issuer.backend.policy.generation
+    assert fleet.b.get_json("/health")["policy"]["generation"] == issuer.backend.policy.generation

@@ -16,7 +16,6 @@ import anyio
 import httpx
 import pytest
 from helpers import MovableClock, Protected, Recorder, bearer, call_tool, protected_app
-from redis_peer import RedisServer, free_port
 
 from authsec_sdk.runtime import Config
 from authsec_sdk.runtime.manifest import publish_manifest
@@ -29,6 +28,7 @@ from authsec_sdk.runtime.shared.manifest_once import ManifestOnce, manifest_dige
 from authsec_sdk.runtime.shared.revocation import digest_of_message
 from authsec_sdk.runtime.shared.store import SharedStore
 from authsec_sdk.testing import LocalIssuer
+from authsec_sdk.testing.fleet import RedisServer, free_port
 
 RESOURCE = "http://localhost:8000/mcp"
 TOOLS: dict[str, list[str]] = {"read": [], "delete_repo": []}
