@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import anyio
+import pytest
 from asgi_lifespan import LifespanManager
 from helpers import Recorder, call_tool
 from starlette.applications import Starlette
@@ -77,3 +78,17 @@ def test_allowed_calls_and_the_body_deadline_hold_on_trio(issuer: LocalIssuer) -
 
     anyio.run(main, backend="trio")
     assert len(recorder.seen) == 1
+
+
+def test_a_shared_store_on_trio_refuses_startup_naming_why(issuer: LocalIssuer) -> None:
+    app = Starlette()
+    cfg = issuer.config(resource_uri=RESOURCE, tool_scopes={}, shared_cache_url="redis://127.0.0.1:9/0")
+    mount_mcp(app, "/mcp", Recorder(), cfg)
+
+    async def main() -> None:
+        async with LifespanManager(app):
+            pass  # pragma: no cover (startup is refused)
+
+    with pytest.raises(ExceptionGroup) as refused:  # trio's nursery in the lifespan manager
+        anyio.run(main, backend="trio")
+    assert refused.group_contains(RuntimeError, match="shared_cache_url needs an asyncio event loop")

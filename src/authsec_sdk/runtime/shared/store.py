@@ -12,6 +12,7 @@ and when it ends, never once per request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
@@ -79,8 +80,13 @@ class SharedStore:
     async def connected(self, task_group: TaskGroup) -> AsyncIterator[SharedStore]:
         """Open the pool and listen to the subscribed channels until the block ends.
 
-        An unreachable store does not refuse startup: it is logged, and tried again later.
+        An unreachable store does not refuse startup: it is logged, and tried again later. The
+        client needs asyncio: on another event loop startup is refused, naming why.
         """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError("shared_cache_url needs an asyncio event loop (the Redis client)") from None
         from redis.asyncio import from_url
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
