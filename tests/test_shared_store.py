@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from typing import Any
 
@@ -98,6 +99,17 @@ def test_two_runtimes_share_answers_and_the_store_holds_no_token(
     keys = client.keys("*")
     assert keys and all(repr(key).startswith("b'authsec:") for key in keys)
     assert token not in repr([(key, client.get(key)) for key in keys])
+
+
+def test_runtimes_meeting_a_new_token_together_ask_once(issuer: LocalIssuer, store: RedisServer) -> None:
+    values = shared(store, validation_mode="introspection_only", introspection_cache_ttl=60)
+    with pair(issuer, values, values) as (x, y):
+        issuer.introspection_delay = 0.3  # the others arrive while the first asks, and wait
+        token = issuer.mint_opaque(audience=RESOURCE)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = list(pool.map(lambda p: call(p, token), [x, y, x, y]))
+    assert statuses == [200] * 4
+    assert issuer.counters.introspection == 1
 
 
 def test_two_resources_on_one_store_share_nothing(issuer: LocalIssuer, store: RedisServer) -> None:
