@@ -8,6 +8,8 @@ the policy's news and the manifest claim.
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager, contextmanager
@@ -161,6 +163,27 @@ def test_an_unreachable_store_falls_back_and_rate_limits_follow_the_setting(issu
         health = denying.runtime.health()
     assert health["shared_cache"]["state"] == "failing" and "Connect" in health["shared_cache"]["last_error"]
     assert health["rate_limits"] == {"counted_in": "shared", "on_store_error": "deny"}
+
+
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    issuer: LocalIssuer, store: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="authsec.shared")
+    values = shared(store, validation_mode="introspection_only", introspection_cache_ttl=60)
+    with protected_app(issuer, Recorder(), tool_scopes=TOOLS, **values) as p:
+        store.stop()
+        try:
+            assert [call(p, issuer.mint_opaque(audience=RESOURCE)) for _ in range(5)] == [200] * 5
+        finally:
+            store.start()
+        deadline = time.monotonic() + 5
+        while p.runtime.health()["shared_cache"]["state"] != "ok":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        token = issuer.mint_opaque(audience=RESOURCE)
+        assert [call(p, token) for _ in range(3)] == [200] * 3
+    lines = [(r.levelno, r.getMessage().split(" (")[0]) for r in caplog.records if r.name == "authsec.shared"]
+    assert lines == [(logging.WARNING, "shared store unavailable"), (logging.INFO, "shared store recovered")]
 
 
 def test_shared_rate_limits_count_a_batch_atomically(issuer: LocalIssuer, store: RedisServer) -> None:
