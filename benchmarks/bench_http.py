@@ -200,16 +200,38 @@ def load(wrk: str, url: str, script: Path, seconds: int) -> float:
     return requests / (micros / 1e6)
 
 
-def answers(url: str, tokens: list[str]) -> None:
-    """Each row must really serve the tool's answer (the previous SDK refuses with a 200 too)."""
-    with httpx.Client() as client:
-        for token in {tokens[0], tokens[-1]} if tokens else {""}:
-            headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-            if token:
-                headers["authorization"] = f"Bearer {token}"
-            response = client.post(url, content=BODY, headers=headers)
-            if response.status_code != 200 or response.content != ANSWER:
-                raise BenchError(f"answered {response.status_code} {response.content[:120]!r}")
+def post_each(url: str, tokens: list[str], concurrency: int) -> list[httpx.Response]:
+    """One ``tools/call`` per token (none: one without a token), ``concurrency`` at a time."""
+    responses: list[httpx.Response] = []
+
+    async def post_all() -> None:
+        limiter = anyio.CapacityLimiter(concurrency)
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=30) as client:
+
+            async def post(token: str) -> None:
+                headers = {
+                    "content-type": "application/json",
+                    "accept": "application/json, text/event-stream",
+                }
+                if token:
+                    headers["authorization"] = f"Bearer {token}"
+                async with limiter:
+                    responses.append(await client.post(url, content=BODY, headers=headers))
+
+            async with anyio.create_task_group() as group:
+                for token in tokens or [""]:
+                    group.start_soon(post, token)
+
+    anyio.run(post_all)
+    return responses
+
+
+def check_answers(url: str, tokens: list[str]) -> None:
+    """Every token must get the tool's answer (the previous SDK refuses with a 200 too). This
+    also fills the caches before the warm-up, however slow the first answers are."""
+    for response in post_each(url, tokens, CONNECTIONS):
+        if response.status_code != 200 or response.content != ANSWER:
+            raise BenchError(f"answered {response.status_code} {response.content[:120]!r}")
 
 
 def measure(wrk: str, row: Row, spec_path: Path, work: Path) -> Result:
@@ -222,7 +244,7 @@ def measure(wrk: str, row: Row, spec_path: Path, work: Path) -> Result:
         tokens = tokens if isinstance(tokens, list) else [tokens]
         script = lua_script(work, row.kind, tokens)
         with server(row.python, row.kind, spec_path, work) as url:
-            answers(url, tokens)
+            check_answers(url, tokens)
             load(wrk, url, script, WARMUP_SECONDS)
             return Result(row, rps=load(wrk, url, script, MEASURE_SECONDS))
     except BenchError as exc:
@@ -232,26 +254,9 @@ def measure(wrk: str, row: Row, spec_path: Path, work: Path) -> Result:
 def unknown_kid_burst(spec_path: Path, work: Path) -> Counter[int]:
     """Statuses of unknown-``kid`` tokens sent to a fresh server, ``BURST_CONCURRENCY`` at a time."""
     tokens: list[str] = wait_for(spec_path)["unknown_kid_jwts"]
-    statuses: Counter[int] = Counter()
-
-    async def burst(url: str) -> None:
-        limiter = anyio.CapacityLimiter(BURST_CONCURRENCY)
-        limits = httpx.Limits(max_connections=BURST_CONCURRENCY)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-
-            async def one(token: str) -> None:
-                async with limiter:
-                    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
-                    statuses[(await client.post(url, content=BODY, headers=headers)).status_code] += 1
-
-            async with anyio.create_task_group() as group:
-                for token in tokens:
-                    group.start_soon(one, token)
-
     print("unknown-kid burst on a fresh server ...", file=sys.stderr)
     with server(sys.executable, "ours", spec_path, work) as url:
-        anyio.run(burst, url)
-    return statuses
+        return Counter(response.status_code for response in post_each(url, tokens, BURST_CONCURRENCY))
 
 
 def memory_growth(work: Path) -> dict[str, float]:
