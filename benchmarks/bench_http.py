@@ -280,7 +280,12 @@ def main() -> None:
         Row("ours, repeat RS256 token", "ours", "repeat_jwt", 0.60, ">= 0.60x"),
         Row("ours, new RS256 token every request", "ours-cold", "jwt_pool", 0.30, ">= 0.30x"),
         Row("mcp SDK bearer stack (PyJWT RS256), repeat token", "mcp-bearer", "repeat_jwt"),
-        Row("previous AuthSec SDK, introspection (no cache)", "previous-sdk", "opaque_pool", python=previous),
+        Row(
+            "previous AuthSec SDK 4.7.3, introspection, no cache",
+            "previous-sdk",
+            "opaque_pool",
+            python=previous,
+        ),
         Row("ours, introspection, cache off", "ours-introspection", "opaque_pool", 0.25, ">= 0.25x, >= prev"),
         Row("ours, introspection, cache on", "ours-introspection-cached", "opaque_pool", 0.55, ">= 0.55x"),
     ]
@@ -347,7 +352,7 @@ def report(
         growth = memory["growth_mb"]
         print(
             f"{'memory, one million distinct ES256 tokens':<52} "
-            f"RSS +{growth:.1f} MB over the steady state ({memory['steady_mb']:.0f} -> "
+            f"RSS {growth:+.1f} MB over the steady state ({memory['steady_mb']:.0f} -> "
             f"{memory['final_mb']:.0f} MB; {memory['seconds']:.0f} s)   target: <= 50 MB   "
             f"met: {'yes' if growth <= 50 else 'no'}"
         )
