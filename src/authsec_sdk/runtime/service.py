@@ -12,11 +12,11 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 import anyio
-import httpx
 from starlette.types import ASGIApp
 
 from .config import Config
 from .errors import NotStartedError, PolicyUnavailableError
+from .issuer_client import issuer_client
 from .manifest import publish_manifest
 from .metadata import metadata_url
 from .policy import PolicySource, Requirements, policy_source_for
@@ -103,9 +103,7 @@ class Runtime:
         """
         failure: Exception | None = None
         async with AsyncExitStack() as stack:
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=self.cfg.http_timeout, follow_redirects=False)
-            )
+            http = await stack.enter_async_context(issuer_client(self.cfg))
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
             if self._handler_lifespan is not None:
