@@ -16,32 +16,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import http_servers as stacks
 import httpx
 import jwt
 from asgi_lifespan import LifespanManager
-from starlette.applications import Starlette
-from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from cryptography.hazmat.primitives import serialization
+from starlette.types import Message
 
-from authsec_sdk.runtime import mount_mcp
 from authsec_sdk.runtime.tokens.jwks import JWKSStore
 from authsec_sdk.runtime.tokens.jwt_verify import JWTVerifier
 from authsec_sdk.testing import LocalIssuer
 
-RESOURCE = "http://127.0.0.1:9/mcp"
+RESOURCE = stacks.RESOURCE
+BODY = stacks.BODY
+
 ROUNDS = 15
 PER_ROUND = 200
-BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{}}}'
-
-
-class BareHandler:
-    """The cheapest possible ASGI endpoint, so the middleware's own cost stands out."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await receive()
-        headers = [(b"content-type", b"application/json")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"{}"})
 
 
 def request_driver(
@@ -107,30 +97,31 @@ def cycling(tokens: list[str]) -> Callable[[], list[tuple[bytes, bytes]]]:
 
 
 async def request_rows(issuer: LocalIssuer, rows: list[tuple[str, float, float]]) -> None:
-    """Whole requests through ``mount_mcp`` against the bare app: one repeat token, then a new
-    token on every request for each signing algorithm."""
-    # Each algorithm's key is new: no refetch cooldown, so its first token fetches it at once.
-    cfg = issuer.config(
-        introspection_url="",
-        resource_uri=RESOURCE,
-        tool_scopes={"read": ["notes:read"]},
-        jwks_refetch_cooldown=0,
+    """Whole requests against the bare app (the same stacks `bench_http.py` serves): ours and
+    the ``mcp`` SDK's bearer stack with one repeat token, then ours with a new token on every
+    request for each signing algorithm."""
+    public_pem = issuer.current_key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    protected = Starlette()
-    mount_mcp(protected, "/mcp", BareHandler(), cfg)
-    unprotected = Starlette(routes=[Route("/mcp", BareHandler())])
+    spec = {"issuer": issuer.issuer, "jwks_url": issuer.jwks_url, "public_pem": public_pem.decode()}
+    # Each algorithm's key is new: no refetch cooldown, so its first token fetches it at once.
+    protected = stacks.ours(spec, jwks_refetch_cooldown=0)
+    unprotected = stacks.bare(spec)
+    mcp_stack = stacks.mcp_bearer(spec)
     bare = request_driver(unprotected, lambda: [])
-    async with LifespanManager(protected), LifespanManager(unprotected):
-        token = issuer.mint(scopes=["notes:read"], audience=RESOURCE)
+    async with LifespanManager(protected), LifespanManager(unprotected), LifespanManager(mcp_stack):
+        token = issuer.mint(scopes=[stacks.SCOPE], audience=RESOURCE)
         repeat = [(b"authorization", f"Bearer {token}".encode())]
         warm = request_driver(protected, lambda: repeat)
-        assert await warm() == 200 and await bare() == 200
+        sdk = request_driver(mcp_stack, lambda: repeat)
+        assert await warm() == 200 and await bare() == 200 and await sdk() == 200
         rows.append(("request, repeat token (warm)", *await interleaved(warm, bare)))
+        rows.append(("request, repeat token, mcp SDK bearer stack", *await interleaved(sdk, bare)))
         for algorithm in ("RS256", "ES256", "EdDSA"):
             key = issuer.rotate_keys(algorithm=algorithm)
             # Enough distinct tokens that none is met twice: each request verifies a signature.
             tokens = [
-                issuer.mint(scopes=["notes:read"], audience=RESOURCE, key=key)
+                issuer.mint(scopes=[stacks.SCOPE], audience=RESOURCE, key=key)
                 for _ in range(ROUNDS * PER_ROUND + 1)
             ]
             cold = request_driver(protected, cycling(tokens))
