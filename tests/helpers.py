@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,3 +142,30 @@ def served_late(build: Callable[[str], ASGIApp]) -> Iterator[str]:
     built.append(build(server.url))
     with server:
         yield server.url
+
+
+def run_cli(*args: str, env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``authsec`` command as a user runs it: a new process, its ``AUTHSEC_*`` variables
+    (and ``XDG_CONFIG_HOME``) only those of ``env``."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AUTHSEC_") and name != "XDG_CONFIG_HOME"
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "authsec_sdk.cli", *args],
+        env={**inherited, **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (just released by us)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

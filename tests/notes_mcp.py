@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -53,6 +54,15 @@ def notes_server() -> MCPServer:
 def protected_notes(issuer: LocalIssuer) -> Iterator[Protected]:
     with protected_app(issuer, notes_server(), tool_scopes=NOTES_SCOPES) as p:
         yield p
+
+
+def notes_env(issuer: LocalIssuer, resource_uri: str, **overrides: str) -> dict[str, str]:
+    """The ``AUTHSEC_*`` variables of a notes server at ``resource_uri`` (as `protected_notes`
+    configures it); ``overrides`` are more variables."""
+    values = {f"AUTHSEC_{name.upper()}": value for name, value in issuer.config_values().items()}
+    values.update(AUTHSEC_RESOURCE_URI=resource_uri, AUTHSEC_TOOL_SCOPES=json.dumps(NOTES_SCOPES))
+    values.update(overrides)
+    return values
 
 
 @asynccontextmanager

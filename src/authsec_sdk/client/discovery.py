@@ -53,8 +53,11 @@ async def _document(http: httpx.AsyncClient, url: str, within: float) -> dict[st
     return document
 
 
-async def token_endpoint_of(http: httpx.AsyncClient, issuer: str, *, within: float) -> str:
-    """The ``token_endpoint`` in ``issuer``'s metadata (RFC 8414, else OpenID Connect)."""
+async def authorization_server_metadata(
+    http: httpx.AsyncClient, issuer: str, *, within: float
+) -> dict[str, Any]:
+    """``issuer``'s metadata (RFC 8414, else OpenID Connect), which must name ``issuer`` and
+    a usable ``token_endpoint``."""
     failures: list[str] = []
     for url in metadata_urls(issuer):
         try:
@@ -64,11 +67,16 @@ async def token_endpoint_of(http: httpx.AsyncClient, issuer: str, *, within: flo
             continue
         if document.get("issuer") != issuer:
             raise OutboundAuthError(f"GET {url}: metadata names another issuer", reason="misconfigured")
-        endpoint = document.get("token_endpoint")
-        if not is_http_url(endpoint):
+        if not is_http_url(document.get("token_endpoint")):
             raise OutboundAuthError(f"GET {url}: no usable token_endpoint", reason="misconfigured")
-        return endpoint
+        return document
     raise OutboundAuthError(f"issuer metadata discovery failed: {'; '.join(failures)}", reason="unavailable")
+
+
+async def token_endpoint_of(http: httpx.AsyncClient, issuer: str, *, within: float) -> str:
+    """The ``token_endpoint`` in ``issuer``'s metadata."""
+    endpoint: str = (await authorization_server_metadata(http, issuer, within=within))["token_endpoint"]
+    return endpoint
 
 
 @dataclass(frozen=True)

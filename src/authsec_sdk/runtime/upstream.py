@@ -8,6 +8,7 @@ Callers turn it into their own error (503 for tokens, a refusal to start for the
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from typing import Any
 
 import anyio
@@ -32,9 +33,16 @@ class UpstreamError(Exception):
 
 
 async def send(
-    http: httpx.AsyncClient, method: str, url: str, *, within: float, **kwargs: Any
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    within: float,
+    accept_status: Container[int] = (),
+    **kwargs: Any,
 ) -> httpx.Response:
-    """The response to one request, which must be a success within ``within`` seconds overall.
+    """The response to one request, which must be a success (or have a status in
+    ``accept_status``) within ``within`` seconds overall.
 
     The overall deadline matters: httpx's own timeouts bound each read, so an upstream
     trickling bytes could otherwise hold a request forever.
@@ -44,7 +52,7 @@ async def send(
             response = await http.request(method, url, **kwargs)
     except (httpx.HTTPError, TimeoutError) as exc:
         raise UpstreamError(_describe(exc, within)) from exc
-    if not response.is_success:
+    if not response.is_success and response.status_code not in accept_status:
         raise UpstreamError(
             f"HTTP {response.status_code}", status=response.status_code, error=_oauth_error(response)
         )

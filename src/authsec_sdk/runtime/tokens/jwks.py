@@ -132,6 +132,16 @@ class JWKSStore:
             "unknown signing key", f"kid {shown(kid)}, alg {alg}: no such key among {len(self._keys)} usable"
         )
 
+    async def usable_keys(self) -> tuple[VerificationKey, ...]:
+        """The keys tokens can be verified with now, fetched first when due: for diagnostics
+        (``authsec doctor``), never on the request path. Raises `IssuerUnavailableError` when
+        the key set cannot be had."""
+        if self._in_flight is not None or self._refresh_due(self._clock.monotonic()):
+            await self._fetch_shared(unknown_kid=False)
+        if self._keys is None or self._failing:
+            raise IssuerUnavailableError("signing keys unavailable")
+        return self._keys
+
     def is_current(self, key: VerificationKey) -> bool:
         """Whether ``key`` is still published: an identity check, cheap enough for every cache hit."""
         return key in self._current

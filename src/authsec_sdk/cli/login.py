@@ -1,0 +1,150 @@
+"""Getting, renewing and revoking a token for one MCP server.
+
+A login method turns a `Discovered` server into an `IssuedToken`. Only client credentials
+exist for now; the authorization-code flow with PKCE will be another method with the same
+`obtain` (plus the refresh token it brings), chosen in `method_for` by the stored ``grant``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import httpx
+
+from ..client.errors import OutboundAuthError
+from ..client.grants import ClientCredentialsGrant
+from ..client.token_endpoint import ClientCredentials, IssuedToken
+from ..runtime.tokens.jwt_parse import JWTParseError, parse_jwt
+from ..runtime.upstream import UpstreamError, send
+from .discovery import Discovered
+from .store import Login
+
+CLIENT_CREDENTIALS = "client_credentials"
+
+
+class LoginMethod(Protocol):
+    """One way of getting a token for a resource from its authorization server."""
+
+    @property
+    def grant(self) -> str: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def client_secret(self) -> str | None: ...
+
+    async def obtain(
+        self,
+        http: httpx.AsyncClient,
+        token_endpoint: str,
+        resource: str,
+        scopes: Sequence[str],
+        within: float,
+    ) -> IssuedToken: ...
+
+
+@dataclass(frozen=True)
+class ClientCredentialsLogin:
+    """RFC 6749 §4.4: the client's own token, from its id and secret, for ``resource`` (RFC 8707)."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    grant: str = CLIENT_CREDENTIALS
+
+    async def obtain(
+        self,
+        http: httpx.AsyncClient,
+        token_endpoint: str,
+        resource: str,
+        scopes: Sequence[str],
+        within: float,
+    ) -> IssuedToken:
+        grant = ClientCredentialsGrant(ClientCredentials(self.client_id, self.client_secret))
+        return await grant(
+            http, token_endpoint, scopes=scopes or None, audience=resource, within=within, clock=time.time
+        )
+
+
+def method_for(login: Login) -> LoginMethod | None:
+    """How to get ``login``'s token again, or None when that needs the user."""
+    if login.grant == CLIENT_CREDENTIALS and login.client_secret:
+        return ClientCredentialsLogin(login.client_id, login.client_secret)
+    return None
+
+
+def subject_of(token: str) -> str | None:
+    """The ``sub`` of a JWT, read without verification: only to list whose login it is."""
+    try:
+        subject = parse_jwt(token).claims.get("sub")
+    except JWTParseError:
+        return None
+    return subject if isinstance(subject, str) else None
+
+
+def record(discovered: Discovered, method: LoginMethod, issued: IssuedToken) -> Login:
+    """The login to store after a successful ``method``."""
+    return Login(
+        resource=discovered.resource,
+        authorization_server=discovered.authorization_server,
+        token_endpoint=discovered.token_endpoint,
+        revocation_endpoint=discovered.revocation_endpoint,
+        grant=method.grant,
+        client_id=method.client_id,
+        client_secret=method.client_secret,
+        access_token=issued.access_token,
+        expires_at=issued.expires_at,
+        scopes=issued.scopes,
+        subject=subject_of(issued.access_token),
+        refresh_token=issued.refresh_token,
+    )
+
+
+async def reauthorize(
+    http: httpx.AsyncClient, login: Login, scopes: Sequence[str], *, within: float
+) -> Login:
+    """``login`` with a new token for ``scopes``, got the way the first one was. Raises
+    `OutboundAuthError` when that is impossible without the user, or refused."""
+    method = method_for(login)
+    if method is None:
+        raise OutboundAuthError(
+            f"the {login.grant} login for {login.resource} cannot be renewed here: log in again",
+            reason="misconfigured",
+        )
+    issued = await method.obtain(http, login.token_endpoint, login.resource, scopes, within)
+    return replace(
+        login,
+        access_token=issued.access_token,
+        expires_at=issued.expires_at,
+        scopes=issued.scopes or tuple(scopes),
+        subject=subject_of(issued.access_token) or login.subject,
+        refresh_token=issued.refresh_token or login.refresh_token,
+    )
+
+
+def is_expired(login: Login, now: float, skew: float = 30.0) -> bool:
+    return login.expires_at is not None and now >= login.expires_at - skew
+
+
+async def revoke(http: httpx.AsyncClient, login: Login, *, within: float) -> bool:
+    """RFC 7009: revoke ``login``'s tokens when its authorization server has an endpoint for
+    it (the refresh token first: it revokes the whole grant). False when there is none;
+    `OutboundAuthError` when the server refused or could not be reached."""
+    endpoint = login.revocation_endpoint
+    if endpoint is None:
+        return False
+    client = ClientCredentials(login.client_id, login.client_secret)
+    tokens = [(login.refresh_token, "refresh_token"), (login.access_token, "access_token")]
+    for token, hint in tokens:
+        if token is None:
+            continue
+        form, auth = client.apply([("token", token), ("token_type_hint", hint)])
+        try:
+            await send(http, "POST", endpoint, within=within, data=dict(form), auth=auth)
+        except UpstreamError as exc:
+            why = f"{exc} {exc.error}" if exc.error else str(exc)
+            raise OutboundAuthError(f"revocation at {endpoint} failed: {why}", reason="unavailable") from None
+    return True
