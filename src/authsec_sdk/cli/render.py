@@ -41,8 +41,8 @@ def _verdict(verdict: Verdict, subject: str) -> None:
     if verdict.required:
         click.echo(f"    needs any one of: {' '.join(verdict.required)}")
     for revision, scopes in verdict.challenge.items():
-        who = "the challenge" if revision == "any" else f"{revision} clients"
-        click.echo(f"    {who} ask for scope: {' '.join(scopes) or '(none)'}")
+        clients = "" if revision == "any" else f" for {revision} clients"
+        click.echo(f"    challenge scope{clients}: {' '.join(scopes) or '(none)'}")
 
 
 def report(result: Report) -> None:
