@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import anyio
 import click
@@ -22,9 +22,23 @@ from .discovery import discover
 from .doctor import passed, run_doctor
 from .inspect_token import inspect_token
 from .login import ClientCredentialsLogin, record, revoke
-from .output import EXIT_CODES_HELP, FAILED, NOT_AUTHORIZED, OK, USAGE, Status, emit_json, line, progress
+from .output import (
+    EXIT_CODES_HELP,
+    FAILED,
+    NOT_AUTHORIZED,
+    OK,
+    USAGE,
+    Status,
+    emit_json,
+    epilog,
+    line,
+    progress,
+)
 from .settings import environment, load_config
 from .store import LoginStore, StoreError
+
+if TYPE_CHECKING:  # the mcp client loads only for the commands that call a server
+    from .mcp_calls import CallFailed, LoginAuth
 
 T = TypeVar("T")
 
@@ -51,7 +65,7 @@ def _store() -> LoginStore:
     return LoginStore.for_user(os.environ)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"authsec: {message}", err=True)
     raise SystemExit(code)
 
@@ -64,9 +78,7 @@ def cli() -> None:
     logging.getLogger("authsec").addHandler(logging.NullHandler())
 
 
-@cli.command(
-    epilog=f"Example: authsec doctor --env-file .env --url https://mcp.example.com/mcp\n\n{EXIT_CODES_HELP}"
-)
+@cli.command(epilog=epilog("authsec doctor --env-file .env --url https://mcp.example.com/mcp"))
 @click.option("--url", "mcp_url", help="The MCP endpoint's public URL: check its metadata and 401 too.")
 @env_file_option
 @json_option
@@ -101,7 +113,7 @@ def _read_token(given: str | None) -> str:
 
 @token.command(
     "inspect",
-    epilog=f'Example: printf %s "$TOKEN" | authsec token inspect - --tool read_notes\n\n{EXIT_CODES_HELP}',
+    epilog=epilog('printf %s "$TOKEN" | authsec token inspect - --tool read_notes'),
 )
 @click.argument("token_text", metavar="[TOKEN | -]", required=False)
 @click.option("--tool", help="Also say what a tools/call of this tool would get.")
@@ -117,7 +129,6 @@ def inspect_command(token_text: str | None, tool: str | None, env_file: Path | N
         cfg = load_config(environment(env_file))
     except ValueError as exc:
         _fail(f"the AUTHSEC_* configuration is unusable: {exc}", USAGE)
-        return
     result = _run("verifying", lambda: inspect_token(cfg, text, tool))
     if as_json:
         emit_json(result.to_json())
@@ -128,10 +139,7 @@ def inspect_command(token_text: str | None, tool: str | None, env_file: Path | N
 
 
 @cli.command(
-    epilog=(
-        "Example: AUTHSEC_CLIENT_SECRET=... authsec login https://mcp.example.com/mcp --client-id agent\n\n"
-        f"{EXIT_CODES_HELP}"
-    )
+    epilog=epilog("AUTHSEC_CLIENT_SECRET=... authsec login https://mcp.example.com/mcp --client-id agent")
 )
 @click.argument("mcp_url")
 @click.option(
@@ -162,14 +170,13 @@ def login(
             found = await discover(http, mcp_url, within=LOGIN_TIMEOUT)
             wanted = scopes or found.challenge_scopes
             issued = await method.obtain(http, found.token_endpoint, found.resource, wanted, LOGIN_TIMEOUT)
-            return record(found, method, issued)
+            return record(found, method, issued, wanted)
 
     try:
         stored = _run("logging in", work)
         path = _store().save(stored)
     except OutboundAuthError as exc:
         _fail(f"login failed: {exc}", FAILED)
-        return
     summary = {**render.login_summary(stored, show_token=show_token), "stored": str(path)}
     if as_json:
         emit_json(summary)
@@ -183,7 +190,7 @@ def login(
         click.echo(stored.access_token)
 
 
-@cli.command(epilog=f"Example: authsec status --json\n\n{EXIT_CODES_HELP}")
+@cli.command(epilog=epilog("authsec status --json"))
 @show_token_option
 @json_option
 def status(show_token: bool, as_json: bool) -> None:
@@ -192,7 +199,6 @@ def status(show_token: bool, as_json: bool) -> None:
         stored = _store().all()
     except StoreError as exc:
         _fail(str(exc), USAGE)
-        return
     env_token = bool(os.environ.get(ENV_TOKEN))
     if as_json:
         emit_json(
@@ -205,7 +211,7 @@ def status(show_token: bool, as_json: bool) -> None:
     render.logins(stored, show_token=show_token, env_token=env_token)
 
 
-@cli.command(epilog=f"Example: authsec logout https://mcp.example.com/mcp\n\n{EXIT_CODES_HELP}")
+@cli.command(epilog=epilog("authsec logout https://mcp.example.com/mcp"))
 @click.argument("mcp_url", required=False)
 @json_option
 def logout(mcp_url: str | None, as_json: bool) -> None:
@@ -217,7 +223,6 @@ def logout(mcp_url: str | None, as_json: bool) -> None:
         chosen = [store.load(mcp_url)] if mcp_url is not None else store.all()
     except StoreError as exc:
         _fail(str(exc), USAGE)
-        return
     logins = [login for login in chosen if login is not None]
     if mcp_url is not None and not logins:
         _fail(f"not logged in to {mcp_url}", NOT_AUTHORIZED)
@@ -249,7 +254,7 @@ def logout(mcp_url: str | None, as_json: bool) -> None:
     raise SystemExit(FAILED if any(o["error"] for o in outcomes) else OK)
 
 
-def _auth(mcp_url: str, step_up: bool) -> Any:
+def _auth(mcp_url: str, step_up: bool) -> LoginAuth:
     """The token for ``mcp_url``: AUTHSEC_ACCESS_TOKEN as it is, else the stored login."""
     from .mcp_calls import LoginAuth
 
@@ -269,7 +274,7 @@ def _auth(mcp_url: str, step_up: bool) -> Any:
     return LoginAuth(login=stored, store=store, fixed=None, step_up=step_up)
 
 
-def _refused(exc: Any, as_json: bool, step_up: bool) -> None:
+def _refused(exc: CallFailed, as_json: bool, step_up: bool) -> NoReturn:
     """Report a failed MCP exchange; exit 3 when the server refused the token, else 1."""
     refused = exc.refused
     if as_json:
@@ -285,12 +290,14 @@ def _refused(exc: Any, as_json: bool, step_up: bool) -> None:
         hint = "" if step_up else "; run again with --step-up to re-authorize for them"
         after = " (still, after step-up: the authorization server did not grant them)" if step_up else ""
         line(Status.FAIL, f"403 insufficient_scope: needs any one of {missing}{after}{hint}")
+    elif refused is not None:
+        line(Status.FAIL, f"refused{f' ({refused.error})' if refused.error else ''}: {refused.message}")
     else:
         line(Status.FAIL, str(exc))
     raise SystemExit(NOT_AUTHORIZED if refused is not None else FAILED)
 
 
-@cli.command(epilog=f"Example: authsec tools https://mcp.example.com/mcp\n\n{EXIT_CODES_HELP}")
+@cli.command(epilog=epilog("authsec tools https://mcp.example.com/mcp"))
 @click.argument("mcp_url")
 @json_option
 def tools(mcp_url: str, as_json: bool) -> None:
@@ -302,7 +309,6 @@ def tools(mcp_url: str, as_json: bool) -> None:
         listed = _run("listing tools", lambda: list_tools(mcp_url, auth))
     except CallFailed as exc:
         _refused(exc, as_json, step_up=False)
-        return
     if as_json:
         emit_json({"tools": listed})
     else:
@@ -310,10 +316,7 @@ def tools(mcp_url: str, as_json: bool) -> None:
 
 
 @cli.command(
-    epilog=(
-        "Example: authsec call https://mcp.example.com/mcp read_notes --args '{\"limit\": 5}' --step-up\n\n"
-        f"{EXIT_CODES_HELP}"
-    )
+    epilog=epilog("authsec call https://mcp.example.com/mcp read_notes --args '{\"limit\": 5}' --step-up")
 )
 @click.argument("mcp_url")
 @click.argument("tool")
@@ -341,9 +344,10 @@ def call(mcp_url: str, tool: str, arguments: str, step_up: bool, as_json: bool) 
         result = _run(f"calling {tool}", lambda: call_tool(mcp_url, auth, tool, parsed))
     except CallFailed as exc:
         _refused(exc, as_json, step_up)
-        return
     if as_json:
         emit_json({**result, "stepped_up": list(auth.stepped_up) if auth.stepped_up else None})
     else:
+        if auth.stepped_up:
+            click.echo(f"re-authorized for scopes {' '.join(auth.stepped_up)}", err=True)
         render.call_result(result)
     raise SystemExit(FAILED if result.get("is_error") else OK)

@@ -139,6 +139,8 @@ async def inspect_token(cfg: Config, token: str, tool: str | None) -> Report:
             validation = Verdict(200, "valid")
         except AuthSecError as exc:
             validation = refusal(exc)
+        except ValueError as exc:  # discovered metadata that does not fit: the server would not start
+            validation = Verdict(503, f"the server would not start: {exc}")
         if tool is None:
             return Report(header, claims, validation, principal)
         policy, unavailable = await _current_policy(cfg, http)

@@ -85,8 +85,11 @@ def subject_of(token: str) -> str | None:
     return subject if isinstance(subject, str) else None
 
 
-def record(discovered: Discovered, method: LoginMethod, issued: IssuedToken) -> Login:
-    """The login to store after a successful ``method``."""
+def record(
+    discovered: Discovered, method: LoginMethod, issued: IssuedToken, requested: Sequence[str]
+) -> Login:
+    """The login to store after a successful ``method`` (an answer without ``scope`` granted
+    what was requested, RFC 6749 §5.1)."""
     return Login(
         resource=discovered.resource,
         authorization_server=discovered.authorization_server,
@@ -97,7 +100,7 @@ def record(discovered: Discovered, method: LoginMethod, issued: IssuedToken) -> 
         client_secret=method.client_secret,
         access_token=issued.access_token,
         expires_at=issued.expires_at,
-        scopes=issued.scopes,
+        scopes=issued.scopes or tuple(requested),
         subject=subject_of(issued.access_token),
         refresh_token=issued.refresh_token,
     )

@@ -27,10 +27,17 @@ USAGE = 2
 #: No token to use (not logged in), or the server refused it: 401, or 403 without step-up.
 NOT_AUTHORIZED = 3
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 success; 1 a check failed, a token was refused or a call failed; "
-    "2 bad arguments or configuration; 3 not logged in, or the server refused the token."
-)
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success
+  1  a check failed, a token was refused, a call failed
+  2  bad arguments or configuration
+  3  not logged in, or the server refused the token"""
+
+
+def epilog(example: str) -> str:
+    """A command's help epilog: an example, kept as written, and the exit codes."""
+    return f"\b\nExample:\n  {example}\n\n{EXIT_CODES_HELP}"
 
 
 class Status(enum.StrEnum):

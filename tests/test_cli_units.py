@@ -1,0 +1,233 @@
+"""The authsec command's parts in process: the login store, the doctor's pure judgements,
+rendering, and the paths the subprocess tests leave out (refusals, missing extra)."""
+
+from __future__ import annotations
+
+import io
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from click import unstyle
+from click.testing import CliRunner
+from helpers import Protected
+from notes_mcp import notes_env
+
+from authsec_sdk.cli.app import cli
+from authsec_sdk.cli.discovery import Probe, discover
+from authsec_sdk.cli.doctor import judge_challenge, judge_introspection, judge_issuer_metadata, judge_keys
+from authsec_sdk.cli.mcp_calls import CallFailed, LoginAuth, list_tools
+from authsec_sdk.cli.output import Status, mark, progress
+from authsec_sdk.cli.render import expiry
+from authsec_sdk.cli.store import Login, LoginStore, StoreError, config_home
+from authsec_sdk.client.challenge import Challenge
+from authsec_sdk.client.errors import OutboundAuthError
+from authsec_sdk.runtime.config import Config
+from authsec_sdk.runtime.errors import TokenInvalidError
+from authsec_sdk.testing import LocalIssuer
+
+RESOURCE = "https://mcp.example.com/mcp"
+CFG = Config(issuer="https://issuer.example", jwks_url="https://issuer.example/jwks", resource_uri=RESOURCE)
+
+
+def a_login(resource: str = RESOURCE, **changes: object) -> Login:
+    values: dict[str, object] = {
+        "resource": resource,
+        "authorization_server": "https://issuer.example",
+        "token_endpoint": "https://issuer.example/token",
+        "revocation_endpoint": None,
+        "grant": "client_credentials",
+        "client_id": "agent",
+        "client_secret": "s3cret",
+        "access_token": "the-token",
+        "expires_at": 2_000_000_000.0,
+        "scopes": ("notes:read",),
+        "subject": "agent",
+    }
+    values.update(changes)
+    return Login(**values)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- the login store
+def test_store_round_trip_in_private_files(tmp_path: Path) -> None:
+    store = LoginStore(tmp_path / "authsec")
+    path = store.save(a_login())
+    assert store.load(RESOURCE) == a_login()
+    assert store.load("https://other.example/mcp") is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    store.save(a_login("https://a.example/mcp"))
+    assert [login.resource for login in store.all()] == ["https://a.example/mcp", RESOURCE]
+    assert store.delete(RESOURCE) and not store.delete(RESOURCE)
+    assert "s3cret" not in repr(a_login()) and "the-token" not in repr(a_login())
+
+
+def test_store_tightens_a_directory_others_could_read(tmp_path: Path) -> None:
+    (tmp_path / "authsec" / "logins").mkdir(parents=True, mode=0o755)
+    (tmp_path / "authsec" / "logins").chmod(0o755)
+    LoginStore(tmp_path / "authsec").save(a_login())
+    assert stat.S_IMODE((tmp_path / "authsec" / "logins").stat().st_mode) == 0o700
+
+
+def test_store_refuses_a_file_others_can_read(tmp_path: Path) -> None:
+    store = LoginStore(tmp_path)
+    store.save(a_login()).chmod(0o644)
+    with pytest.raises(StoreError, match="readable by other users"):
+        store.load(RESOURCE)
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("{not json", "not JSON"),
+        ("[]", "not a login record"),
+        ('{"resource": "x"}', "authorization_server is missing"),
+    ],
+)
+def test_store_refuses_malformed_records(tmp_path: Path, content: str, why: str) -> None:
+    store = LoginStore(tmp_path)
+    path = store.save(a_login())
+    path.write_text(content)
+    with pytest.raises(StoreError, match=why):
+        store.load(RESOURCE)
+
+
+def test_config_home_follows_xdg_when_absolute(tmp_path: Path) -> None:
+    assert config_home({"XDG_CONFIG_HOME": str(tmp_path)}) == tmp_path
+    assert config_home({"XDG_CONFIG_HOME": "relative/dir"}) == Path.home() / ".config"
+    assert config_home({}) == Path.home() / ".config"
+
+
+# ---------------------------------------------------------------------- doctor judgements
+def test_challenge_judgements() -> None:
+    expected = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+    good = Challenge(scopes=("notes:read",), resource_metadata=expected)
+    assert [c.status for c in judge_challenge(Probe(401, (), good), expected)] == [Status.OK]
+    assert judge_challenge(Probe(200, (), None), expected)[0].detail == (
+        "a request without a token got HTTP 200, not 401"
+    )
+    assert judge_challenge(Probe(401, ("Basic",), None), expected)[0].status is Status.FAIL
+    moved = Challenge(resource_metadata="https://elsewhere.example/md")
+    assert "not 'https://mcp.example.com" in judge_challenge(Probe(401, (), moved), expected)[0].detail
+    errored = Challenge(error="invalid_token", resource_metadata=expected)
+    assert judge_challenge(Probe(401, (), errored), expected)[0].status is Status.FAIL
+    bare = judge_challenge(Probe(401, (), Challenge(resource_metadata=expected)), expected)
+    assert [(c.name, c.status) for c in bare] == [
+        ("401 challenge", Status.OK),
+        ("baseline scopes", Status.WARN),
+    ]
+
+
+def test_issuer_metadata_judgements() -> None:
+    check, _ = judge_issuer_metadata(CFG, None, ["GET x: HTTP 404"])
+    assert check.status is Status.WARN  # the server does not need it
+    discovering = Config(issuer="https://issuer.example", discover_endpoints=True, resource_uri=RESOURCE)
+    check, _ = judge_issuer_metadata(discovering, None, ["GET x: HTTP 404"])
+    assert check.status is Status.FAIL and check.detail == "unreadable: GET x: HTTP 404"
+    document = {"issuer": "https://issuer.example", "jwks_uri": "https://issuer.example/keys"}
+    check, resolved = judge_issuer_metadata(discovering, ("https://issuer.example/md", document), [])
+    assert check.status is Status.OK and resolved.jwks_url == "https://issuer.example/keys"
+    check, _ = judge_issuer_metadata(CFG, ("https://issuer.example/md", {"issuer": 5}), [])
+    assert check.status is Status.FAIL and check.fix == "fix the issuer's metadata"
+
+
+def test_key_and_introspection_judgements() -> None:
+    (empty,) = judge_keys((), [])
+    assert empty.status is Status.FAIL and empty.detail == "the JWKS holds no usable key"
+    (down,) = judge_keys(None, ["JWKS fetch failed (HTTP 503); no keys to serve until it recovers"])
+    assert down.status is Status.FAIL and "HTTP 503" in down.detail
+    odd = judge_introspection(TokenInvalidError("introspection refused the token"), {}, jwt=False)
+    assert odd.status is Status.WARN
+
+
+# ---------------------------------------------------------------------- rendering
+def test_expiry_in_words() -> None:
+    assert expiry(None) == "no expiry"
+    assert expiry(1000 + 250, now=1000) == "in 4m 10s"
+    assert expiry(1000 + 7300, now=1000) == "in 2h 1m"
+    assert expiry(1000 - 5, now=1000) == "expired 5s ago"
+
+
+def test_marks_fall_back_to_ascii() -> None:
+    ascii_out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    assert unstyle(mark(Status.OK, ascii_out)) == "+" and unstyle(mark(Status.FAIL, ascii_out)) == "x"
+    assert unstyle(mark(Status.OK, io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))) == "✓"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_spins_only_on_a_terminal() -> None:
+    terminal, piped = _Terminal(), io.StringIO()
+    with progress("waiting", terminal), progress("waiting", piped):
+        pass
+    assert terminal.getvalue().startswith("\r| waiting") and terminal.getvalue().endswith("\r\x1b[2K")
+    assert piped.getvalue() == ""
+
+
+def test_main_without_the_extra_says_how_to_install() -> None:
+    hide_click = "import sys; sys.modules['click'] = None; from authsec_sdk.cli import main; main()"
+    result = subprocess.run([sys.executable, "-c", hide_click], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert result.stderr == "the authsec command needs the cli extra: pip install 'authsec-sdk[cli]'\n"
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
+    for command in (["doctor"], ["token", "inspect"], ["login"], ["status"], ["logout"], ["tools"], ["call"]):
+        result = runner.invoke(cli, [*command, "--help"])
+        assert result.exit_code == 0, command
+        example = result.output.split("Example:\n", 1)[1].splitlines()[0]
+        assert f"authsec {' '.join(command)}" in example, result.output
+        assert "Exit codes:\n    0  success\n" in result.output and "--json" in result.output
+
+
+# ---------------------------------------------------------------------- refusals, in process
+def test_logout_without_a_revocation_endpoint_deletes(tmp_path: Path) -> None:
+    LoginStore(tmp_path / "authsec").save(a_login())
+    result = CliRunner(env={"XDG_CONFIG_HOME": str(tmp_path)}).invoke(cli, ["logout"])
+    assert result.exit_code == 0
+    assert result.stdout == f"✓ {RESOURCE}: deleted (no revocation endpoint)\n"
+    assert LoginStore(tmp_path / "authsec").all() == []
+
+
+def test_login_with_a_wrong_secret_fails(issuer: LocalIssuer, notes_app: Protected, tmp_path: Path) -> None:
+    issuer.authorization.register_client("agent", scopes=["notes:read"])
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "AUTHSEC_CLIENT_SECRET": "wrong"}
+    result = CliRunner(env=env).invoke(cli, ["login", notes_app.url, "--client-id", "agent"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"authsec: login failed: token endpoint {issuer.url}/oauth/token refused: invalid_client\n"
+    )
+    assert not (tmp_path / "authsec").exists()
+
+
+@pytest.mark.anyio
+async def test_discovery_refuses_a_server_that_asks_for_no_token(
+    issuer: LocalIssuer, http: httpx.AsyncClient
+) -> None:
+    with pytest.raises(OutboundAuthError, match="answered HTTP 405 without a token, not 401"):
+        await discover(http, issuer.jwks_url, within=5)
+
+
+@pytest.mark.anyio
+async def test_a_refused_environment_token_is_reported(issuer: LocalIssuer, notes_app: Protected) -> None:
+    stale = issuer.mint(subject="ci-job", scopes=["notes:read"], audience="https://other.example/mcp")
+    auth = LoginAuth(login=None, store=None, fixed=stale, step_up=False)
+    with pytest.raises(CallFailed) as info:
+        await list_tools(notes_app.url, auth)
+    assert info.value.refused is not None
+    assert str(info.value) == "the server refused AUTHSEC_ACCESS_TOKEN (401)"
+    assert auth.refusal is not None and auth.refusal.error == "invalid_token"
+
+
+def test_inspect_with_an_unusable_config_is_a_usage_error(issuer: LocalIssuer) -> None:
+    env = {**notes_env(issuer, RESOURCE), "AUTHSEC_POLICY_MODE": "sometimes"}
+    result = CliRunner(env=env).invoke(cli, ["token", "inspect", "abc"])
+    assert result.exit_code == 2
+    assert "AUTHSEC_POLICY_MODE has an invalid value" in result.stderr
