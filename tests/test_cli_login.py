@@ -41,6 +41,9 @@ def test_login_call_with_step_up_and_logout(
     assert status.returncode == 0
     assert status.stdout.startswith(f"✓ {notes_app.url}  subject agent  scopes notes:read  expires in 4m")
     assert first_token not in status.stdout
+    shown = run_cli("status", "--json", "--show-token", env=env)
+    (listed,) = json.loads(shown.stdout)["logins"]
+    assert listed["access_token"] == first_token and agent.client_secret not in shown.stdout
 
     denied = run_cli("call", notes_app.url, "wipe", env=env)
     assert denied.returncode == 3

@@ -7,6 +7,7 @@ import io
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -231,3 +232,32 @@ def test_inspect_with_an_unusable_config_is_a_usage_error(issuer: LocalIssuer) -
     result = CliRunner(env=env).invoke(cli, ["token", "inspect", "abc"])
     assert result.exit_code == 2
     assert "AUTHSEC_POLICY_MODE has an invalid value" in result.stderr
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("why", ["expired", "revoked"])
+async def test_a_stored_login_is_renewed_by_its_grant(
+    issuer: LocalIssuer, notes_app: Protected, tmp_path: Path, why: str
+) -> None:
+    """An expired login gets a new token before the request; a refused one (401) after it."""
+    agent = issuer.authorization.register_client("agent", scopes=["notes:read"])
+    old = issuer.mint(subject="agent", scopes=["notes:read"], audience=notes_app.url)
+    if why == "revoked":
+        issuer.revoke(old)
+    store = LoginStore(tmp_path)
+    expires_at = time.time() - 10 if why == "expired" else time.time() + 300
+    login = a_login(
+        notes_app.url,
+        token_endpoint=issuer.authorization.token_endpoint,
+        client_secret=agent.client_secret,
+        access_token=old,
+        expires_at=expires_at,
+    )
+    store.save(login)
+    auth = LoginAuth(login=login, store=store, fixed=None, step_up=False)
+    assert "read" in [tool["name"] for tool in await list_tools(notes_app.url, auth)]
+    (request,) = issuer.authorization.token_requests
+    assert request.resources == (notes_app.url,) and request.scope == "notes:read"
+    renewed = store.load(notes_app.url)
+    assert renewed is not None and renewed.access_token not in (old, "")
+    assert renewed.expires_at is not None and renewed.expires_at > time.time()

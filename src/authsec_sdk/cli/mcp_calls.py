@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -46,6 +47,8 @@ class LoginAuth(OutboundAuth):
         self._store = store
         self._fixed = fixed
         self._step_up = step_up
+        #: One renewal at a time: concurrent refusals of one token renew it once.
+        self._renewing = anyio.Lock()
         #: The last refusal's challenge (401 or 403), for the report.
         self.refusal: Challenge | None = None
         #: Scopes asked for by step-ups that were done.
@@ -56,7 +59,9 @@ class LoginAuth(OutboundAuth):
             return self._fixed
         assert self._login is not None
         if is_expired(self._login, time.time()):
-            await self._renew(self._login.scopes)
+            async with self._renewing:
+                if is_expired(self._login, time.time()):
+                    await self._renew(self._login.scopes)
         return self._login.access_token
 
     async def renew(self, rejected: str | None, response: Answer) -> str:
@@ -64,9 +69,9 @@ class LoginAuth(OutboundAuth):
         if self._fixed is not None:
             raise OutboundAuthError("the server refused AUTHSEC_ACCESS_TOKEN (401)", reason="refused")
         assert self._login is not None
-        if rejected != self._login.access_token:
-            return self._login.access_token  # another request renewed it meanwhile
-        await self._renew(self._login.scopes)
+        async with self._renewing:
+            if rejected == self._login.access_token:  # else another request renewed it meanwhile
+                await self._renew(self._login.scopes)
         return self._login.access_token
 
     async def step_up(self, held: str | None, response: Answer) -> str | None:
@@ -76,9 +81,11 @@ class LoginAuth(OutboundAuth):
             return None
         if challenge is None or challenge.error != "insufficient_scope" or not challenge.scopes:
             return None
-        wanted = tuple(dict.fromkeys([*self._login.scopes, *challenge.scopes]))
-        await self._renew(wanted)
-        self.stepped_up = wanted
+        async with self._renewing:
+            if held == self._login.access_token:  # else another request stepped up meanwhile
+                wanted = tuple(dict.fromkeys([*self._login.scopes, *challenge.scopes]))
+                await self._renew(wanted)
+                self.stepped_up = wanted
         return self._login.access_token
 
     async def _renew(self, scopes: Sequence[str]) -> None:
