@@ -261,3 +261,17 @@ async def test_a_stored_login_is_renewed_by_its_grant(
     renewed = store.load(notes_app.url)
     assert renewed is not None and renewed.access_token not in (old, "")
     assert renewed.expires_at is not None and renewed.expires_at > time.time()
+
+
+def test_an_environment_token_is_never_stepped_up(issuer: LocalIssuer, notes_app: Protected) -> None:
+    token = issuer.mint(subject="ci-job", scopes=["notes:read"], audience=notes_app.url)
+    runner = CliRunner(env={"AUTHSEC_ACCESS_TOKEN": token})
+    result = runner.invoke(cli, ["call", notes_app.url, "wipe", "--step-up"])
+    assert result.exit_code == 3
+    assert result.stdout == (
+        "✗ 403 insufficient_scope: needs any one of notes:admin; AUTHSEC_ACCESS_TOKEN is used as it "
+        "is: get a token with them, or unset it and log in\n"
+    )
+    assert issuer.authorization.token_requests == []
+    allowed = runner.invoke(cli, ["call", notes_app.url, "whoami"])
+    assert (allowed.exit_code, allowed.stdout) == (0, "ci-job\n")

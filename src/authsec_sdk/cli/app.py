@@ -35,7 +35,7 @@ from .output import (
     progress,
 )
 from .settings import environment, load_config
-from .store import LoginStore, StoreError
+from .store import Login, LoginStore, StoreError
 
 if TYPE_CHECKING:  # the mcp client loads only for the commands that call a server
     from .mcp_calls import CallFailed, LoginAuth
@@ -165,7 +165,7 @@ def login(
     the user, with the client secret needed to renew and revoke it."""
     method = ClientCredentialsLogin(client_id, client_secret)
 
-    async def work() -> Any:
+    async def work() -> Login:
         async with httpx.AsyncClient(follow_redirects=False) as http:
             found = await discover(http, mcp_url, within=LOGIN_TIMEOUT)
             wanted = scopes or found.challenge_scopes
@@ -274,7 +274,18 @@ def _auth(mcp_url: str, step_up: bool) -> LoginAuth:
     return LoginAuth(login=stored, store=store, fixed=None, step_up=step_up)
 
 
-def _refused(exc: CallFailed, as_json: bool, step_up: bool) -> NoReturn:
+def _step_up_hint(auth: LoginAuth) -> str:
+    """What to do about missing scopes, given what this run could do."""
+    if auth.fixed_token:
+        return f"; {ENV_TOKEN} is used as it is: get a token with them, or unset it and log in"
+    if auth.stepped_up is not None:
+        return f" (after step-up to {' '.join(auth.stepped_up)}: the authorization server did not grant them)"
+    if not auth.may_step_up:
+        return "; run again with --step-up to re-authorize for them"
+    return ""
+
+
+def _refused(exc: CallFailed, as_json: bool, auth: LoginAuth) -> NoReturn:
     """Report a failed MCP exchange; exit 3 when the server refused the token, else 1."""
     refused = exc.refused
     if as_json:
@@ -287,9 +298,7 @@ def _refused(exc: CallFailed, as_json: bool, step_up: bool) -> NoReturn:
         )
     elif refused is not None and refused.error == "insufficient_scope":
         missing = " ".join(refused.missing_scopes)
-        hint = "" if step_up else "; run again with --step-up to re-authorize for them"
-        after = " (still, after step-up: the authorization server did not grant them)" if step_up else ""
-        line(Status.FAIL, f"403 insufficient_scope: needs any one of {missing}{after}{hint}")
+        line(Status.FAIL, f"403 insufficient_scope: needs any one of {missing}{_step_up_hint(auth)}")
     elif refused is not None:
         line(Status.FAIL, f"refused{f' ({refused.error})' if refused.error else ''}: {refused.message}")
     else:
@@ -308,7 +317,7 @@ def tools(mcp_url: str, as_json: bool) -> None:
     try:
         listed = _run("listing tools", lambda: list_tools(mcp_url, auth))
     except CallFailed as exc:
-        _refused(exc, as_json, step_up=False)
+        _refused(exc, as_json, auth)
     if as_json:
         emit_json({"tools": listed})
     else:
@@ -343,7 +352,7 @@ def call(mcp_url: str, tool: str, arguments: str, step_up: bool, as_json: bool) 
     try:
         result = _run(f"calling {tool}", lambda: call_tool(mcp_url, auth, tool, parsed))
     except CallFailed as exc:
-        _refused(exc, as_json, step_up)
+        _refused(exc, as_json, auth)
     if as_json:
         emit_json({**result, "stepped_up": list(auth.stepped_up) if auth.stepped_up else None})
     else:

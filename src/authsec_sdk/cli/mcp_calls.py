@@ -54,6 +54,15 @@ class LoginAuth(OutboundAuth):
         #: Scopes asked for by step-ups that were done.
         self.stepped_up: tuple[str, ...] | None = None
 
+    @property
+    def fixed_token(self) -> bool:
+        """True when the token is the environment's, used as it is."""
+        return self._fixed is not None
+
+    @property
+    def may_step_up(self) -> bool:
+        return self._step_up and self._login is not None
+
     async def access_token(self) -> str:
         if self._fixed is not None:
             return self._fixed
@@ -77,7 +86,7 @@ class LoginAuth(OutboundAuth):
     async def step_up(self, held: str | None, response: Answer) -> str | None:
         challenge = bearer_challenge(response.headers.get_list("www-authenticate"))
         self.refusal = challenge
-        if not self._step_up or self._login is None:
+        if not self.may_step_up or self._login is None:
             return None
         if challenge is None or challenge.error != "insufficient_scope" or not challenge.scopes:
             return None
