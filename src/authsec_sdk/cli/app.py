@@ -169,7 +169,7 @@ def login(
         async with httpx.AsyncClient(follow_redirects=False) as http:
             found = await discover(http, mcp_url, within=LOGIN_TIMEOUT)
             wanted = scopes or found.challenge_scopes
-            issued = await method.obtain(http, found.token_endpoint, found.resource, wanted, LOGIN_TIMEOUT)
+            issued = await method.obtain(http, found, wanted, LOGIN_TIMEOUT)
             return record(found, method, issued, wanted)
 
     try:

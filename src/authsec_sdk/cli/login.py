@@ -1,8 +1,10 @@
 """Getting, renewing and revoking a token for one MCP server.
 
-A login method turns a `Discovered` server into an `IssuedToken`. Only client credentials
-exist for now; the authorization-code flow with PKCE will be another method with the same
-`obtain` (plus the refresh token it brings), chosen in `method_for` by the stored ``grant``.
+A login method turns a `Target` (the `Discovered` server at login, the stored `Login` when
+renewing) into an `IssuedToken`. Only client credentials exist for now. The authorization-code
+flow with PKCE will be another method with the same `obtain` (the browser and the loopback
+redirect inside it); `record` already keeps the refresh token it brings and `revoke` revokes
+that first, and `method_for` will renew such a login by the refresh grant.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ from .store import Login
 CLIENT_CREDENTIALS = "client_credentials"
 
 
+class Target(Protocol):
+    """Where a token is got and for what: a `Discovered` server at login, the stored `Login`
+    when renewing."""
+
+    @property
+    def resource(self) -> str: ...
+
+    @property
+    def token_endpoint(self) -> str: ...
+
+
 class LoginMethod(Protocol):
     """One way of getting a token for a resource from its authorization server."""
 
@@ -38,12 +51,7 @@ class LoginMethod(Protocol):
     def client_secret(self) -> str | None: ...
 
     async def obtain(
-        self,
-        http: httpx.AsyncClient,
-        token_endpoint: str,
-        resource: str,
-        scopes: Sequence[str],
-        within: float,
+        self, http: httpx.AsyncClient, target: Target, scopes: Sequence[str], within: float
     ) -> IssuedToken: ...
 
 
@@ -56,16 +64,16 @@ class ClientCredentialsLogin:
     grant: str = CLIENT_CREDENTIALS
 
     async def obtain(
-        self,
-        http: httpx.AsyncClient,
-        token_endpoint: str,
-        resource: str,
-        scopes: Sequence[str],
-        within: float,
+        self, http: httpx.AsyncClient, target: Target, scopes: Sequence[str], within: float
     ) -> IssuedToken:
         grant = ClientCredentialsGrant(ClientCredentials(self.client_id, self.client_secret))
         return await grant(
-            http, token_endpoint, scopes=scopes or None, audience=resource, within=within, clock=time.time
+            http,
+            target.token_endpoint,
+            scopes=scopes or None,
+            audience=target.resource,
+            within=within,
+            clock=time.time,
         )
 
 
@@ -117,7 +125,7 @@ async def reauthorize(
             f"the {login.grant} login for {login.resource} cannot be renewed here: log in again",
             reason="misconfigured",
         )
-    issued = await method.obtain(http, login.token_endpoint, login.resource, scopes, within)
+    issued = await method.obtain(http, login, scopes, within)
     return replace(
         login,
         access_token=issued.access_token,
