@@ -4,6 +4,7 @@ rendering, and the paths the subprocess tests leave out (refusals, missing extra
 from __future__ import annotations
 
 import io
+import json
 import stat
 import subprocess
 import sys
@@ -275,3 +276,21 @@ def test_an_environment_token_is_never_stepped_up(issuer: LocalIssuer, notes_app
     assert issuer.authorization.token_requests == []
     allowed = runner.invoke(cli, ["call", notes_app.url, "whoami"])
     assert (allowed.exit_code, allowed.stdout) == (0, "ci-job\n")
+
+
+def test_inspect_refuses_a_malformed_token_as_the_middleware_does() -> None:
+    env = {
+        "AUTHSEC_ISSUER": "https://issuer.example",
+        "AUTHSEC_JWKS_URL": "https://issuer.example/jwks",
+        "AUTHSEC_RESOURCE_URI": RESOURCE,
+        "AUTHSEC_TOOL_SCOPES": '{"read": ["notes:read"]}',
+    }
+    result = CliRunner(env=env).invoke(
+        cli, ["token", "inspect", "-", "--tool", "read", "--json"], input="a b\n"
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["jwt"] is False and report["claims"] is None
+    assert report["validation"]["status"] == 400
+    assert report["validation"]["reason"] == "invalid_request: malformed bearer token"
+    assert report["call"]["status"] == 400
