@@ -15,7 +15,7 @@ import httpx
 import pytest
 from click import unstyle
 from click.testing import CliRunner
-from helpers import Protected
+from helpers import Protected, closed_port
 from notes_mcp import notes_env
 
 from authsec_sdk.cli.app import cli
@@ -294,3 +294,72 @@ def test_inspect_refuses_a_malformed_token_as_the_middleware_does() -> None:
     assert report["validation"]["status"] == 400
     assert report["validation"]["reason"] == "invalid_request: malformed bearer token"
     assert report["call"]["status"] == 400
+
+
+def test_human_output_of_a_login_session(issuer: LocalIssuer, notes_app: Protected, tmp_path: Path) -> None:
+    """What a person sees: login (with --show-token), tools, a step-up the server does not grant,
+    one it grants, and logout."""
+    agent = issuer.authorization.register_client("agent", scopes=["notes:read"])
+    runner = CliRunner(env={"XDG_CONFIG_HOME": str(tmp_path), "AUTHSEC_CLIENT_SECRET": agent.client_secret})
+    login = runner.invoke(cli, ["login", notes_app.url, "--client-id", "agent", "--show-token"])
+    assert login.exit_code == 0, login.output
+    first, token = login.stdout.splitlines()
+    assert first.startswith(f"✓ logged in to {notes_app.url} as agent (scopes notes:read, expires in 4m")
+    assert issuer.introspection_answer(token)["sub"] == "agent"
+
+    listed = runner.invoke(cli, ["tools", notes_app.url])
+    assert listed.stdout.splitlines()[:2] == ["whoami", "read"]
+
+    refused = runner.invoke(cli, ["call", notes_app.url, "wipe", "--step-up"])
+    assert refused.exit_code == 3
+    assert refused.stdout == (
+        "✗ 403 insufficient_scope: needs any one of notes:admin (after step-up to notes:read notes:admin: "
+        "the authorization server did not grant them)\n"
+    )
+    issuer.authorization.allow("agent", ["notes:admin"])
+    wiped = runner.invoke(cli, ["call", notes_app.url, "wipe", "--step-up"])
+    assert (wiped.exit_code, wiped.stdout) == (0, "wiped\n")
+    assert wiped.stderr == "re-authorized for scopes notes:read notes:admin\n"
+
+    assert runner.invoke(cli, ["logout"]).stdout == f"✓ {notes_app.url}: revoked and deleted\n"
+    assert runner.invoke(cli, ["logout"]).stdout == "no stored logins\n"
+    gone = runner.invoke(cli, ["logout", notes_app.url])
+    assert (gone.exit_code, gone.stderr) == (3, f"authsec: not logged in to {notes_app.url}\n")
+
+
+def test_a_failed_revocation_still_deletes_the_login(tmp_path: Path) -> None:
+    store = LoginStore(tmp_path / "authsec")
+    endpoint = f"http://127.0.0.1:{closed_port()}/revoke"
+    store.save(a_login(revocation_endpoint=endpoint))
+    result = CliRunner(env={"XDG_CONFIG_HOME": str(tmp_path)}).invoke(cli, ["logout", "--json"])
+    assert result.exit_code == 1
+    (outcome,) = json.loads(result.stdout)["logged_out"]
+    assert outcome["revoked"] is False and outcome["error"].startswith(f"revocation at {endpoint} failed: ")
+    assert store.all() == []
+
+
+def test_status_and_bad_input(tmp_path: Path) -> None:
+    runner = CliRunner(env={"XDG_CONFIG_HOME": str(tmp_path), "AUTHSEC_ACCESS_TOKEN": "t"})
+    assert runner.invoke(cli, ["status"]).stdout == (
+        "AUTHSEC_ACCESS_TOKEN is set: it is used as it is for every server\n"
+        "no stored logins (authsec login MCP_URL ...)\n"
+    )
+    LoginStore(tmp_path / "authsec").save(a_login()).chmod(0o640)
+    unusable = runner.invoke(cli, ["status"])
+    assert unusable.exit_code == 2 and "readable by other users" in unusable.stderr
+    for arguments, why in (("{", "not JSON"), ("[1]", "must be a JSON object")):
+        bad = runner.invoke(cli, ["call", RESOURCE, "read", "--args", arguments])
+        assert bad.exit_code == 2 and why in bad.stderr
+    empty = runner.invoke(cli, ["token", "inspect", "-"], input="")
+    assert (empty.exit_code, empty.stderr) == (2, "authsec: no token on standard input\n")
+
+
+def test_inspect_an_opaque_token_by_introspection(issuer: LocalIssuer, notes_app: Protected) -> None:
+    env = notes_env(issuer, notes_app.url, AUTHSEC_VALIDATION_MODE="jwt_or_introspect")
+    token = issuer.mint_opaque(subject="bob", scopes=["notes:admin"], audience=notes_app.url)
+    result = CliRunner(env=env).invoke(cli, ["token", "inspect", token, "--tool", "wipe"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["opaque token (not a JWT): only introspection can explain it", "✓ token: 200 valid"]
+    assert lines[2].startswith("    subject bob, client -, scopes notes:admin, expires in 4m")
+    assert lines[3] == "✓ tools/call wipe: 200 allowed"
