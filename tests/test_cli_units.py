@@ -181,12 +181,16 @@ def test_main_without_the_extra_says_how_to_install() -> None:
 
 def test_every_command_has_help_with_an_example() -> None:
     runner = CliRunner()
-    for command in (["doctor"], ["token", "inspect"], ["login"], ["status"], ["logout"], ["tools"], ["call"]):
+    commands = ["doctor"], ["token", "inspect"], ["login"], ["status"], ["logout"], ["tools"], ["call"]
+    for command in commands:
         result = runner.invoke(cli, [*command, "--help"])
         assert result.exit_code == 0, command
         example = result.output.split("Example:\n", 1)[1].splitlines()[0]
         assert f"authsec {' '.join(command)}" in example, result.output
         assert "Exit codes:\n    0  success\n" in result.output and "--json" in result.output
+    for group in ([], ["token"]):
+        example = runner.invoke(cli, [*group, "--help"]).output.split("Example:\n", 1)[1].splitlines()[0]
+        assert f"authsec {' '.join(group)}" in example
 
 
 # ---------------------------------------------------------------------- refusals, in process

@@ -23,7 +23,6 @@ from .doctor import passed, run_doctor
 from .inspect_token import inspect_token
 from .login import ClientCredentialsLogin, record, revoke
 from .output import (
-    EXIT_CODES_HELP,
     FAILED,
     NOT_AUTHORIZED,
     OK,
@@ -70,7 +69,7 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
-@click.group(epilog=EXIT_CODES_HELP)
+@click.group(epilog=epilog("authsec doctor --url https://mcp.example.com/mcp"))
 @click.version_option(package_name="authsec-sdk")
 def cli() -> None:
     """Diagnose an MCP server protected by authsec-sdk, explain a token, log in and call tools."""
@@ -78,7 +77,10 @@ def cli() -> None:
     logging.getLogger("authsec").addHandler(logging.NullHandler())
 
 
-@cli.command(epilog=epilog("authsec doctor --env-file .env --url https://mcp.example.com/mcp"))
+@cli.command(
+    short_help="Check the config, issuer, keys, policy and server.",
+    epilog=epilog("authsec doctor --env-file .env --url https://mcp.example.com/mcp"),
+)
 @click.option("--url", "mcp_url", help="The MCP endpoint's public URL: check its metadata and 401 too.")
 @env_file_option
 @json_option
@@ -95,7 +97,7 @@ def doctor(mcp_url: str | None, env_file: Path | None, as_json: bool) -> None:
     raise SystemExit(OK if passed(results) else FAILED)
 
 
-@cli.group()
+@cli.group(epilog=epilog('printf %s "$TOKEN" | authsec token inspect - --tool read_notes'))
 def token() -> None:
     """Explain access tokens."""
 
@@ -113,6 +115,7 @@ def _read_token(given: str | None) -> str:
 
 @token.command(
     "inspect",
+    short_help="Show a token and what the server would answer to it.",
     epilog=epilog('printf %s "$TOKEN" | authsec token inspect - --tool read_notes'),
 )
 @click.argument("token_text", metavar="[TOKEN | -]", required=False)
@@ -139,7 +142,8 @@ def inspect_command(token_text: str | None, tool: str | None, env_file: Path | N
 
 
 @cli.command(
-    epilog=epilog("AUTHSEC_CLIENT_SECRET=... authsec login https://mcp.example.com/mcp --client-id agent")
+    short_help="Get and store a token for an MCP server.",
+    epilog=epilog("AUTHSEC_CLIENT_SECRET=... authsec login https://mcp.example.com/mcp --client-id agent"),
 )
 @click.argument("mcp_url")
 @click.option(
@@ -211,7 +215,9 @@ def status(show_token: bool, as_json: bool) -> None:
     render.logins(stored, show_token=show_token, env_token=env_token)
 
 
-@cli.command(epilog=epilog("authsec logout https://mcp.example.com/mcp"))
+@cli.command(
+    short_help="Revoke and delete stored logins.", epilog=epilog("authsec logout https://mcp.example.com/mcp")
+)
 @click.argument("mcp_url", required=False)
 @json_option
 def logout(mcp_url: str | None, as_json: bool) -> None:
@@ -306,7 +312,10 @@ def _refused(exc: CallFailed, as_json: bool, auth: LoginAuth) -> NoReturn:
     raise SystemExit(NOT_AUTHORIZED if refused is not None else FAILED)
 
 
-@cli.command(epilog=epilog("authsec tools https://mcp.example.com/mcp"))
+@cli.command(
+    short_help="List the tools your token may call.",
+    epilog=epilog("authsec tools https://mcp.example.com/mcp"),
+)
 @click.argument("mcp_url")
 @json_option
 def tools(mcp_url: str, as_json: bool) -> None:
@@ -325,7 +334,8 @@ def tools(mcp_url: str, as_json: bool) -> None:
 
 
 @cli.command(
-    epilog=epilog("authsec call https://mcp.example.com/mcp read_notes --args '{\"limit\": 5}' --step-up")
+    short_help="Call a tool, stepping up on 403 if asked.",
+    epilog=epilog("authsec call https://mcp.example.com/mcp read_notes --args '{\"limit\": 5}' --step-up"),
 )
 @click.argument("mcp_url")
 @click.argument("tool")
