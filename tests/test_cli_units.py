@@ -367,3 +367,21 @@ def test_inspect_an_opaque_token_by_introspection(issuer: LocalIssuer, notes_app
     assert lines[:2] == ["opaque token (not a JWT): only introspection can explain it", "✓ token: 200 valid"]
     assert lines[2].startswith("    subject bob, client -, scopes notes:admin, expires in 4m")
     assert lines[3] == "✓ tools/call wipe: 200 allowed"
+
+
+def test_inspect_judges_with_the_remote_policy(issuer: LocalIssuer) -> None:
+    env = notes_env(issuer, RESOURCE, AUTHSEC_RESOURCE_SERVER_ID=issuer.backend.resource_server_id)
+    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=RESOURCE)
+    runner = CliRunner(env=env)
+    issuer.backend.set_policy(tools={"search": ["notes:read"]})  # the backend's map, not tool_scopes
+    allowed = runner.invoke(cli, ["token", "inspect", token, "--tool", "search"])
+    assert (allowed.exit_code, allowed.stdout.splitlines()[-1]) == (0, "✓ tools/call search: 200 allowed")
+    unmapped = runner.invoke(cli, ["token", "inspect", token, "--tool", "read", "--json"])
+    assert json.loads(unmapped.stdout)["call"]["reason"] == (
+        "tool not permitted: 'read' is not in the policy, so no scope allows it"
+    )
+    issuer.backend.set_policy(state="needs_setup", policy_complete=False)
+    incomplete = runner.invoke(cli, ["token", "inspect", token, "--tool", "search", "--json"])
+    assert incomplete.exit_code == 1
+    assert json.loads(incomplete.stdout)["call"]["status"] == 503
+    assert json.loads(incomplete.stdout)["call"]["reason"] == "policy_incomplete: state=needs_setup"
