@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
-import pytest
 from helpers import Protected, closed_port, run_cli
 from notes_mcp import notes_env
 
-from authsec_sdk.runtime.errors import IssuerUnavailableError
-from authsec_sdk.runtime.tokens.jwks import JWKSStore
 from authsec_sdk.testing import LocalIssuer, generate_key
 
 
@@ -137,16 +133,3 @@ def test_unusable_config_skips_the_live_checks(issuer: LocalIssuer) -> None:
         "fix": "set the AUTHSEC_* variables it names",
     }
     assert report["checks"][1]["status"] == "skip"
-
-
-@pytest.mark.anyio
-async def test_usable_keys_lists_only_keys_tokens_can_be_verified_with(
-    issuer: LocalIssuer, http: httpx.AsyncClient
-) -> None:
-    issuer.publish_jwk(generate_key("RS256", "weak", key_size=1024).public_jwk())
-    store = JWKSStore(issuer.config(resource_uri="https://mcp.example/mcp"), http)
-    assert [key.kid for key in await store.usable_keys()] == [issuer.current_key.kid]
-    issuer.faults.jwks = "down"
-    fresh = JWKSStore(issuer.config(resource_uri="https://mcp.example/mcp"), http)
-    with pytest.raises(IssuerUnavailableError):
-        await fresh.usable_keys()

@@ -19,7 +19,7 @@ from helpers import MovableClock, Protected, Recorder, bearer, challenge_params,
 from jwt.warnings import InsecureKeyLengthWarning
 
 from authsec_sdk.runtime import ValidationMode
-from authsec_sdk.runtime.errors import TokenInvalidError
+from authsec_sdk.runtime.errors import IssuerUnavailableError, TokenInvalidError
 from authsec_sdk.runtime.tokens.jwks import JWKSStore
 from authsec_sdk.testing import LocalIssuer, SigningKey, generate_key
 
@@ -218,3 +218,16 @@ async def test_an_unchanged_key_stays_the_same_object_across_fetches(
     with pytest.raises(TokenInvalidError):
         await store.get_key(first.kid, "RS256")
     assert issuer.counters.jwks == 4  # cold, then one per unknown kid (cooldown 0)
+
+
+@pytest.mark.anyio
+async def test_usable_keys_lists_only_keys_tokens_can_be_verified_with(
+    issuer: LocalIssuer, http: httpx.AsyncClient
+) -> None:
+    issuer.publish_jwk(generate_key("RS256", "weak", key_size=1024).public_jwk())
+    store = JWKSStore(issuer.config(resource_uri="https://mcp.example/mcp"), http)
+    assert [key.kid for key in await store.usable_keys()] == [issuer.current_key.kid]
+    issuer.faults.jwks = "down"
+    fresh = JWKSStore(issuer.config(resource_uri="https://mcp.example/mcp"), http)
+    with pytest.raises(IssuerUnavailableError):
+        await fresh.usable_keys()
