@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers import Protected, closed_port, run_cli
 from notes_mcp import notes_env
 
+from authsec_sdk.cli.doctor import Check, passed, run_doctor
+from authsec_sdk.cli.output import Status
 from authsec_sdk.testing import LocalIssuer, generate_key
 
 
@@ -133,3 +136,61 @@ def test_unusable_config_skips_the_live_checks(issuer: LocalIssuer) -> None:
         "fix": "set the AUTHSEC_* variables it names",
     }
     assert report["checks"][1]["status"] == "skip"
+
+
+# ---------------------------------------------------------------------- more causes, in process
+def _by_name(checks: list[Check]) -> dict[str, Check]:
+    return {check.name: check for check in checks}
+
+
+@pytest.mark.anyio
+async def test_peers_down_or_misnamed(issuer: LocalIssuer) -> None:
+    env = notes_env(issuer, "http://127.0.0.1:1/mcp")
+    issuer.faults.jwks = "down"
+    issuer.faults.introspection = "http_500"
+    issuer.faults.metadata = issuer.faults.openid_metadata = "down"
+    found = _by_name(await run_doctor(env, None))
+    assert found["issuer metadata"].status is Status.WARN  # endpoints are configured: not needed
+    assert found["signing keys"].status is Status.FAIL
+    assert found["signing keys"].detail == "JWKS fetch failed (HTTP 503); no keys to serve until it recovers"
+    assert found["introspection"].detail == "unavailable (HTTP 500)"
+    assert not passed(list(found.values()))
+
+
+@pytest.mark.anyio
+async def test_discovered_endpoints_and_open_and_remote_policies(issuer: LocalIssuer) -> None:
+    discovering = {
+        "AUTHSEC_ISSUER": issuer.issuer,
+        "AUTHSEC_RESOURCE_URI": "http://127.0.0.1:1/mcp",
+        "AUTHSEC_DISCOVER_ENDPOINTS": "true",
+    }
+    found = _by_name(await run_doctor(discovering, None))
+    assert found["issuer metadata"].status is Status.OK
+    assert found["signing keys"].status is Status.OK  # from the discovered jwks_uri
+    assert found["policy"].detail == "OPEN: any valid token may call any tool (tests only)"
+    issuer.backend.set_policy(tools={"read": ["notes:read"]}, public_tools=["whoami"])
+    remote = notes_env(
+        issuer, "http://127.0.0.1:1/mcp", AUTHSEC_RESOURCE_SERVER_ID=issuer.backend.resource_server_id
+    )
+    found = _by_name(await run_doctor(remote, None))
+    assert found["policy"].detail == "complete (state=ready): 2 tools mapped"
+    assert passed(list(found.values()))
+
+
+@pytest.mark.anyio
+async def test_server_checks_for_the_wrong_url(issuer: LocalIssuer, notes_app: Protected) -> None:
+    env = notes_env(issuer, notes_app.url)
+    elsewhere = f"{notes_app.base}/elsewhere"
+    found = _by_name(await run_doctor(env, elsewhere))
+    assert found["server metadata"].detail == (
+        f"{notes_app.base}/.well-known/oauth-protected-resource/elsewhere: HTTP 404"
+    )
+    moved = _by_name(
+        await run_doctor({**env, "AUTHSEC_AUTHORIZATION_SERVER": "https://as.example"}, notes_app.url)
+    )
+    assert moved["server metadata"].status is Status.FAIL
+    assert moved["server metadata"].fix.startswith("set AUTHSEC_AUTHORIZATION_SERVER")
+    down = f"http://127.0.0.1:{closed_port()}/mcp"
+    found = _by_name(await run_doctor(notes_env(issuer, down), down))
+    assert found["server metadata"].status is Status.FAIL
+    assert found["401 challenge"].detail.startswith(f"POST {down}: ConnectError")
