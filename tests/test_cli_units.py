@@ -87,6 +87,10 @@ def test_store_refuses_a_file_others_can_read(tmp_path: Path) -> None:
         ("{not json", "not JSON"),
         ("[]", "not a login record"),
         ('{"resource": "x"}', "authorization_server is missing"),
+        (json.dumps({**a_login().to_json(), "subject": 5}), "subject is not a string"),
+        (json.dumps({**a_login().to_json(), "expires_at": "soon"}), "expires_at is not a number"),
+        (json.dumps({**a_login().to_json(), "scopes": "a b"}), "scopes is not a list of strings"),
+        (json.dumps(a_login("https://other.example/mcp").to_json()), "holds another resource's login"),
     ],
 )
 def test_store_refuses_malformed_records(tmp_path: Path, content: str, why: str) -> None:
@@ -230,6 +234,8 @@ async def test_a_refused_environment_token_is_reported(issuer: LocalIssuer, note
     assert info.value.refused is not None
     assert str(info.value) == "the server refused AUTHSEC_ACCESS_TOKEN (401)"
     assert auth.refusal is not None and auth.refusal.error == "invalid_token"
+    with pytest.raises(ValueError, match="a login or a fixed token"):
+        LoginAuth(login=None, store=None, fixed=None, step_up=False)
 
 
 def test_inspect_with_an_unusable_config_is_a_usage_error(issuer: LocalIssuer) -> None:
@@ -385,3 +391,28 @@ def test_inspect_judges_with_the_remote_policy(issuer: LocalIssuer) -> None:
     assert incomplete.exit_code == 1
     assert json.loads(incomplete.stdout)["call"]["status"] == 503
     assert json.loads(incomplete.stdout)["call"]["reason"] == "policy_incomplete: state=needs_setup"
+
+
+def test_an_env_file_is_read_as_the_server_would(issuer: LocalIssuer, tmp_path: Path) -> None:
+    """``--env-file`` values win over the environment's; the rest still comes from it."""
+    values = notes_env(issuer, RESOURCE)
+    env_file = tmp_path / "server.env"
+    env_file.write_text(
+        "# the deployment's file\n"
+        + "".join(f"{name}={value!r}\n" for name, value in values.items() if name != "AUTHSEC_ISSUER")
+        + "AUTHSEC_INTROSPECTION_CLIENT_SECRET=from-the-file\n"
+    )
+    shell = {"AUTHSEC_ISSUER": issuer.issuer, "AUTHSEC_INTROSPECTION_CLIENT_SECRET": issuer.client_secret}
+    result = CliRunner(env=shell).invoke(cli, ["doctor", "--env-file", str(env_file), "--json"])
+    assert result.exit_code == 1
+    checks = {check["name"]: check for check in json.loads(result.stdout)["checks"]}
+    assert checks["config"]["status"] == "ok"
+    assert checks["introspection"]["detail"] == "credentials rejected (HTTP 401 invalid_client)"
+
+
+def test_an_unreachable_server_is_a_failure_not_a_refusal() -> None:
+    down = f"http://127.0.0.1:{closed_port()}/mcp"
+    result = CliRunner(env={"AUTHSEC_ACCESS_TOKEN": "t"}).invoke(cli, ["tools", down, "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["refused"] is False and report["error"].startswith("ConnectError")
