@@ -36,7 +36,9 @@ def test_refused_token_is_a_401_with_the_reason(issuer: LocalIssuer, notes_app: 
     )
     assert f"✗ token: {reason}" in result.stdout
     assert f"✗ tools/call read: {reason}" in result.stdout
-    assert "    challenge scope: notes:read" in result.stdout
+    # What the 401's challenge asks for: the tool's scope when the headers name it, else the baseline.
+    assert "    challenge scope for 2026-07-28 clients: notes:read" in result.stdout
+    assert "    challenge scope for 2025-11-25 clients: (none)" in result.stdout
     # The server agrees.
     answer = httpx.post(notes_app.url, json=call_tool("read"), headers=bearer(token))
     assert (

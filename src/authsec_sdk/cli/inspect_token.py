@@ -16,7 +16,7 @@ import httpx
 
 from ..runtime.config import Config
 from ..runtime.errors import AuthSecError, PolicyUnavailableError
-from ..runtime.policy import challenge_scopes, judge_calls, policy_source_for, tool_scopes
+from ..runtime.policy import advertisable, challenge_scopes, judge_calls, policy_source_for, tool_scopes
 from ..runtime.policy.rules import ToolPolicy
 from ..runtime.principal import Principal
 from ..runtime.tokens import TokenValidator, extract_bearer
@@ -120,11 +120,13 @@ def judge_call(policy: ToolPolicy, tool: str, principal: Principal) -> Verdict:
 
 def unauthenticated_call(policy: ToolPolicy | None, tool: str, validation: Verdict, cfg: Config) -> Verdict:
     """The call's answer when the token itself is refused: the same status, and for a 401 the
-    scopes the challenge asks for (the tool's, else the baseline)."""
+    scopes its challenge asks for: the tool's when the request names it in its headers (as
+    2026-07-28 clients do), else the baseline."""
     if validation.status != 401:
         return validation
-    asked = (tool_scopes(policy, tool) if policy is not None else ()) or tuple(cfg.baseline_scopes)
-    return Verdict(401, validation.reason, challenge={"any": asked})
+    baseline = advertisable(cfg.baseline_scopes)
+    named = (tool_scopes(policy, tool) if policy is not None else ()) or baseline
+    return Verdict(401, validation.reason, challenge={"2026-07-28": named, "2025-11-25": baseline})
 
 
 async def inspect_token(cfg: Config, token: str, tool: str | None) -> Report:

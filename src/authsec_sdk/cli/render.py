@@ -41,8 +41,7 @@ def _verdict(verdict: Verdict, subject: str) -> None:
     if verdict.required:
         click.echo(f"    needs any one of: {' '.join(verdict.required)}")
     for revision, scopes in verdict.challenge.items():
-        clients = "" if revision == "any" else f" for {revision} clients"
-        click.echo(f"    challenge scope{clients}: {' '.join(scopes) or '(none)'}")
+        click.echo(f"    challenge scope for {revision} clients: {' '.join(scopes) or '(none)'}")
 
 
 def report(result: Report) -> None:
