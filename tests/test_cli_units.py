@@ -15,7 +15,7 @@ import httpx
 import pytest
 from click import unstyle
 from click.testing import CliRunner
-from helpers import Protected, closed_port
+from helpers import Protected
 from notes_mcp import notes_env
 
 from authsec_sdk.cli.app import cli
@@ -337,14 +337,17 @@ def test_human_output_of_a_login_session(issuer: LocalIssuer, notes_app: Protect
     assert (gone.exit_code, gone.stderr) == (3, f"authsec: not logged in to {notes_app.url}\n")
 
 
-def test_a_failed_revocation_still_deletes_the_login(tmp_path: Path) -> None:
+def test_a_failed_revocation_still_deletes_the_login(issuer: LocalIssuer, tmp_path: Path) -> None:
     store = LoginStore(tmp_path / "authsec")
-    endpoint = f"http://127.0.0.1:{closed_port()}/revoke"
-    store.save(a_login(revocation_endpoint=endpoint))
+    store.save(a_login(revocation_endpoint=issuer.jwks_url))  # answers a POST with 405
     result = CliRunner(env={"XDG_CONFIG_HOME": str(tmp_path)}).invoke(cli, ["logout", "--json"])
     assert result.exit_code == 1
     (outcome,) = json.loads(result.stdout)["logged_out"]
-    assert outcome["revoked"] is False and outcome["error"].startswith(f"revocation at {endpoint} failed: ")
+    assert outcome == {
+        "resource": RESOURCE,
+        "revoked": False,
+        "error": f"revocation at {issuer.jwks_url} failed: HTTP 405",
+    }
     assert store.all() == []
 
 
@@ -410,9 +413,9 @@ def test_an_env_file_is_read_as_the_server_would(issuer: LocalIssuer, tmp_path: 
     assert checks["introspection"]["detail"] == "credentials rejected (HTTP 401 invalid_client)"
 
 
-def test_an_unreachable_server_is_a_failure_not_a_refusal() -> None:
-    down = f"http://127.0.0.1:{closed_port()}/mcp"
-    result = CliRunner(env={"AUTHSEC_ACCESS_TOKEN": "t"}).invoke(cli, ["tools", down, "--json"])
+def test_no_mcp_server_at_the_url_is_a_failure_not_a_refusal(issuer: LocalIssuer) -> None:
+    result = CliRunner(env={"AUTHSEC_ACCESS_TOKEN": "t"}).invoke(
+        cli, ["tools", f"{issuer.url}/mcp", "--json"]
+    )
     assert result.exit_code == 1
-    report = json.loads(result.stdout)
-    assert report["refused"] is False and report["error"].startswith("ConnectError")
+    assert json.loads(result.stdout) == {"error": "Not Found", "refused": False, "missing_scopes": []}
