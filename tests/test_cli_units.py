@@ -115,7 +115,9 @@ def test_challenge_judgements() -> None:
     assert judge_challenge(Probe(200, (), None), expected)[0].detail == (
         "a request without a token got HTTP 200, not 401"
     )
-    assert judge_challenge(Probe(401, ("Basic",), None), expected)[0].status is Status.FAIL
+    assert judge_challenge(Probe(401, ('Basic realm="x"',), None), expected)[0].detail == (
+        "401 without a Bearer challenge (WWW-Authenticate: ['Basic realm=\"x\"'])"
+    )
     moved = Challenge(resource_metadata="https://elsewhere.example/md")
     assert "not 'https://mcp.example.com" in judge_challenge(Probe(401, (), moved), expected)[0].detail
     errored = Challenge(error="invalid_token", resource_metadata=expected)

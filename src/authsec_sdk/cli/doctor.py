@@ -222,7 +222,10 @@ def judge_challenge(answer: Probe, expected_metadata: str) -> list[Check]:
         ]
     challenge = answer.challenge
     if challenge is None:
-        return [Check(name, Status.FAIL, "401 without a Bearer challenge", "serve it through mount_mcp")]
+        given = f" (WWW-Authenticate: {shown(list(answer.challenges))})" if answer.challenges else ""
+        return [
+            Check(name, Status.FAIL, f"401 without a Bearer challenge{given}", "serve it through mount_mcp")
+        ]
     if challenge.resource_metadata != expected_metadata:
         return [
             Check(

@@ -137,6 +137,7 @@ async def reauthorize(
 
 
 def is_expired(login: Login, now: float, skew: float = 30.0) -> bool:
+    """Whether to renew before use: ``skew`` seconds early, so the token does not expire in flight."""
     return login.expires_at is not None and now >= login.expires_at - skew
 
 
