@@ -194,3 +194,16 @@ async def test_server_checks_for_the_wrong_url(issuer: LocalIssuer, notes_app: P
     found = _by_name(await run_doctor(notes_env(issuer, down), down))
     assert found["server metadata"].status is Status.FAIL
     assert found["401 challenge"].detail.startswith(f"POST {down}: ConnectError")
+
+
+@pytest.mark.anyio
+async def test_without_a_config_the_server_is_still_checked_as_a_client_sees_it(notes_app: Protected) -> None:
+    checks = await run_doctor({}, notes_app.url)
+    assert [(c.name, c.status) for c in checks] == [
+        ("config", Status.FAIL),
+        ("issuer, keys, policy", Status.SKIP),
+        ("server metadata", Status.OK),
+        ("401 challenge", Status.OK),
+        ("baseline scopes", Status.WARN),
+    ]
+    assert checks[0].detail.startswith("issuer is required")

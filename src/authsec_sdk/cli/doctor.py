@@ -170,13 +170,15 @@ def judge_policy(cfg: Config, document: PolicyDocument | None, error: str) -> Ch
     return Check(name, Status.OK, f"complete (state={document.state}): {len(tools)} tools mapped")
 
 
-def judge_resource_metadata(cfg: Config, url: str, where: str, document: Any, error: str) -> Check:
-    """The server's RFC 9728 document must be for ``url`` and for ``cfg``'s resource and
-    authorization server: otherwise clients get tokens for another audience."""
+def judge_resource_metadata(cfg: Config | None, url: str, where: str, document: Any, error: str) -> Check:
+    """The server's RFC 9728 document must be for ``url`` and name an authorization server;
+    with a config, its resource and authorization server too: otherwise clients get tokens for
+    another audience, or from another issuer."""
     name = "server metadata"
     if error:
         return Check(name, Status.FAIL, f"{where}: {error}", "mount the server with mount_mcp at this URL")
-    resource = document.get("resource") if isinstance(document, dict) else None
+    fields = document if isinstance(document, dict) else {}
+    resource, servers = fields.get("resource"), fields.get("authorization_servers")
     if resource != url:
         return Check(
             name,
@@ -185,7 +187,7 @@ def judge_resource_metadata(cfg: Config, url: str, where: str, document: Any, er
             "for the wrong audience (401 audience mismatch)",
             f"set AUTHSEC_RESOURCE_URI to exactly {url!r}, the URL clients use",
         )
-    if resource != cfg.resource_uri:
+    if cfg is not None and resource != cfg.resource_uri:
         return Check(
             name,
             Status.FAIL,
@@ -193,18 +195,16 @@ def judge_resource_metadata(cfg: Config, url: str, where: str, document: Any, er
             "tokens for one are refused by the other (401 audience mismatch)",
             "use one resource_uri for the server and this config (clients ask for resource=<resource_uri>)",
         )
-    servers = document.get("authorization_servers") if isinstance(document, dict) else None
-    if not isinstance(servers, list) or cfg.effective_authorization_server not in servers:
+    expected = cfg.effective_authorization_server if cfg is not None else None
+    if not isinstance(servers, list) or not servers or (expected is not None and expected not in servers):
         return Check(
             name,
             Status.FAIL,
-            f"{where} names authorization servers {shown(servers)}, "
-            f"not {cfg.effective_authorization_server!r}",
+            f"{where} names authorization servers {shown(servers)}"
+            + (f", not {expected!r}" if expected is not None else ""),
             "set AUTHSEC_AUTHORIZATION_SERVER to the issuer clients should get tokens from",
         )
-    return Check(
-        name, Status.OK, f"resource {resource}, authorization server {cfg.effective_authorization_server}"
-    )
+    return Check(name, Status.OK, f"resource {resource}, authorization servers {' '.join(map(str, servers))}")
 
 
 def judge_challenge(answer: Probe, expected_metadata: str) -> list[Check]:
@@ -252,10 +252,15 @@ def judge_challenge(answer: Probe, expected_metadata: str) -> list[Check]:
 
 # ---------------------------------------------------------------------- the async shell
 async def run_doctor(environ: Mapping[str, str], url: str | None) -> list[Check]:
-    """Every check, in order; the first failure of the config skips the rest."""
+    """Every check, in order. An unusable config skips the checks that need it; the server's
+    (with ``url``) still run, as a client would see the server."""
     check, cfg = judge_config(environ)
     if cfg is None:
-        return [check, Check("live checks", Status.SKIP, "skipped until the config is fixed")]
+        skipped = Check("issuer, keys, policy", Status.SKIP, "skipped until the config is fixed")
+        if url is None:
+            return [check, skipped]
+        async with httpx.AsyncClient(timeout=Config.http_timeout, follow_redirects=False) as http:
+            return [check, skipped, *await _server_checks(http, None, url)]
     checks = [check]
     async with httpx.AsyncClient(timeout=cfg.http_timeout, follow_redirects=False) as http:
         metadata, cfg = judge_issuer_metadata(cfg, *await _issuer_metadata(http, cfg))
@@ -352,17 +357,18 @@ async def _policy_check(http: httpx.AsyncClient, cfg: Config) -> Check:
     return judge_policy(cfg, document, "")
 
 
-async def _server_checks(http: httpx.AsyncClient, cfg: Config, url: str) -> list[Check]:
+async def _server_checks(http: httpx.AsyncClient, cfg: Config | None, url: str) -> list[Check]:
     where = metadata_url(url)
+    within = cfg.http_timeout if cfg is not None else Config.http_timeout
     document: Any = None
     error = ""
     try:
-        document = await fetch_json(http, "GET", where, within=cfg.http_timeout)
+        document = await fetch_json(http, "GET", where, within=within)
     except UpstreamError as exc:
         error = str(exc)
     checks = [judge_resource_metadata(cfg, url, where, document, error)]
     try:
-        answer = await probe(http, url, within=cfg.http_timeout)
+        answer = await probe(http, url, within=within)
     except OutboundAuthError as exc:
         return [
             *checks,
