@@ -15,7 +15,9 @@ import httpx
 import pytest
 from click import unstyle
 from click.testing import CliRunner
-from helpers import Protected
+from helpers import Protected, protected_app
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from notes_mcp import notes_env
 
 from authsec_sdk.cli.app import cli
@@ -421,3 +423,27 @@ def test_no_mcp_server_at_the_url_is_a_failure_not_a_refusal(issuer: LocalIssuer
     )
     assert result.exit_code == 1
     assert json.loads(result.stdout) == {"error": "Not Found", "refused": False, "missing_scopes": []}
+
+
+def test_a_tool_error_is_exit_1(issuer: LocalIssuer) -> None:
+    server = MCPServer("failing")
+
+    @server.tool()
+    def broken() -> str:
+        raise ToolError("the disk is full")
+
+    @server.tool()
+    def count() -> dict[str, int]:
+        return {"notes": 3}
+
+    with protected_app(issuer, server, tool_scopes={"broken": [], "count": []}) as app:
+        token = issuer.mint(subject="alice", audience=app.url)
+        runner = CliRunner(env={"AUTHSEC_ACCESS_TOKEN": token})
+        failed = runner.invoke(cli, ["call", app.url, "broken"])
+        assert failed.exit_code == 1
+        assert "the disk is full" in failed.stdout and failed.stdout.endswith(
+            "✗ the tool reported an error\n"
+        )
+        counted = runner.invoke(cli, ["call", app.url, "count", "--json"])
+        assert counted.exit_code == 0
+        assert json.loads(counted.stdout)["structured_content"] == {"notes": 3}
