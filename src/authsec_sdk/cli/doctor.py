@@ -24,6 +24,7 @@ from ..client.errors import OutboundAuthError
 from ..runtime.backend import BackendError, get_policy
 from ..runtime.config import Config, PolicyMode, ValidationMode
 from ..runtime.errors import IssuerUnavailableError, TokenInactiveError, TokenInvalidError
+from ..runtime.issuer_client import issuer_client
 from ..runtime.logsafe import shown
 from ..runtime.metadata import metadata_url
 from ..runtime.policy.document import PolicyDocument, read_policy_document
@@ -259,10 +260,10 @@ async def run_doctor(environ: Mapping[str, str], url: str | None) -> list[Check]
         skipped = Check("issuer, keys, policy", Status.SKIP, "skipped until the config is fixed")
         if url is None:
             return [check, skipped]
-        async with httpx.AsyncClient(timeout=Config.http_timeout, follow_redirects=False) as http:
+        async with issuer_client(Config()) as http:
             return [check, skipped, *await _server_checks(http, None, url)]
     checks = [check]
-    async with httpx.AsyncClient(timeout=cfg.http_timeout, follow_redirects=False) as http:
+    async with issuer_client(cfg) as http:  # the server's own client for its issuer
         metadata, cfg = judge_issuer_metadata(cfg, *await _issuer_metadata(http, cfg))
         checks.append(metadata)
         mode = cfg.effective_validation_mode

@@ -16,6 +16,7 @@ import httpx
 
 from ..runtime.config import Config
 from ..runtime.errors import AuthSecError, PolicyUnavailableError
+from ..runtime.issuer_client import issuer_client
 from ..runtime.policy import advertisable, challenge_scopes, judge_calls, policy_source_for, tool_scopes
 from ..runtime.policy.rules import ToolPolicy
 from ..runtime.principal import Principal
@@ -132,7 +133,7 @@ def unauthenticated_call(policy: ToolPolicy | None, tool: str, validation: Verdi
 async def inspect_token(cfg: Config, token: str, tool: str | None) -> Report:
     """Validate ``token`` as the server configured by ``cfg`` would, and judge ``tool``."""
     header, claims = decoded(token)
-    async with httpx.AsyncClient(timeout=cfg.http_timeout, follow_redirects=False) as http:
+    async with issuer_client(cfg) as http:  # the server's own client for its issuer
         principal: Principal | None = None
         try:
             extract_bearer([(b"authorization", b"Bearer " + token.encode("latin-1", "replace"))])
