@@ -81,6 +81,12 @@ def _oauth_error(response: httpx.Response) -> str:
 
 
 def _describe(exc: Exception, within: float) -> str:
-    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+    failure: BaseException = exc
+    cause = exc.__cause__
+    if isinstance(exc, httpx.TimeoutException) and cause is not None and not isinstance(cause, TimeoutError):
+        # The aiohttp transport reports any failed connection, a refused one included, as a
+        # connect timeout: name what really happened, as httpx's own transport does.
+        failure = httpx.ConnectError(str(cause)) if isinstance(cause, OSError) else cause
+    if isinstance(failure, (TimeoutError, httpx.TimeoutException)):
         return f"timed out after {within:g}s"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
