@@ -10,7 +10,10 @@ Run it with `make demo`.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import anyio
@@ -132,25 +135,54 @@ async def tour(issuer: LocalIssuer, base: str) -> None:
     print(f"   -> manifest tools: {names}")
 
 
+def authsec(*args: str, env: Mapping[str, str]) -> None:
+    """The ``authsec`` command, as an operator runs it, with the server's ``AUTHSEC_*`` settings."""
+    print(f"   $ authsec {' '.join(args)}")
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSEC_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "authsec_sdk.cli", *args],
+        env={**inherited, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    for line in (done.stdout + done.stderr).rstrip().splitlines():
+        print(f"     {line}")
+    print(f"   -> exit {done.returncode}")
+
+
+def command_line(issuer: LocalIssuer, settings: Mapping[str, object], url: str) -> None:
+    env = {f"AUTHSEC_{name.upper()}": str(value) for name, value in settings.items()}
+    say("10. The operator asks authsec doctor", "the server's own settings, checked live against every peer")
+    authsec("doctor", "--url", url, env=env)
+    token = issuer.mint(subject="alice", scopes=["notes:read"], audience=url)
+    say("11. A developer calls a tool from the shell", "authsec call, with a token from the environment")
+    authsec("call", url, "read_notes", env={**env, "AUTHSEC_ACCESS_TOKEN": token})
+
+
 def main() -> None:
     with LocalIssuer() as issuer:
         app = FastAPI()
         server = ServerThread(app)  # binds its loopback port now, so the resource URI is known
         issuer.backend.set_policy(public_tools=PUBLIC_TOOLS, tools=TOOL_SCOPES)
-        cfg = issuer.config(
+        settings = {
+            **issuer.config_values(),
             **issuer.backend.config_values(),
-            resource_uri=f"{server.url}/mcp",
-            resource_name="Notes MCP server (demo)",
-            policy_mode=PolicyMode.REMOTE_REQUIRED,
-            validation_mode=ValidationMode.JWT_AND_INTROSPECT,
-            publish_manifest=True,
-            baseline_scopes=("notes:read",),
-        )
+            "resource_uri": f"{server.url}/mcp",
+            "resource_name": "Notes MCP server (demo)",
+            "policy_mode": PolicyMode.REMOTE_REQUIRED,
+            "validation_mode": ValidationMode.JWT_AND_INTROSPECT,
+            "publish_manifest": True,
+            "baseline_scopes": "notes:read",
+        }
+        cfg = issuer.config(**{**settings, "baseline_scopes": ("notes:read",)})
         mount_mcp(app, "/mcp", build_mcp_server(), cfg)
         print("authsec-sdk demo: a local issuer, a local AuthSec backend and a protected MCP server")
         print("on 127.0.0.1. The tool policy comes from the backend (PolicyMode.REMOTE_REQUIRED).")
         with server:
             anyio.run(tour, issuer, server.url)
+            command_line(issuer, settings, f"{server.url}/mcp")
     print("\nDone. Everything above went over real HTTP through authsec-sdk's middleware.")
 
 
