@@ -144,17 +144,39 @@ def served_late(build: Callable[[str], ASGIApp]) -> Iterator[str]:
         yield server.url
 
 
-def run_cli(*args: str, env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The ``authsec`` command as a user runs it: a new process, its ``AUTHSEC_*`` variables
-    (and ``XDG_CONFIG_HOME``) only those of ``env``."""
+def _cli_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Ours, except for the ``AUTHSEC_*`` variables and ``XDG_CONFIG_HOME``: only ``env``'s."""
     inherited = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith("AUTHSEC_") and name != "XDG_CONFIG_HOME"
     }
+    return {**inherited, **env}
+
+
+@contextmanager
+def cli_process(*args: str, env: Mapping[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """The ``authsec`` command running, for a test to talk to while it runs; ended at exit."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "authsec_sdk.cli", *args],
+        env=_cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def run_cli(*args: str, env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``authsec`` command as a user runs it: a new process, its ``AUTHSEC_*`` variables
+    (and ``XDG_CONFIG_HOME``) only those of ``env``."""
     return subprocess.run(
         [sys.executable, "-m", "authsec_sdk.cli", *args],
-        env={**inherited, **env},
+        env=_cli_env(env),
         input=stdin,
         capture_output=True,
         text=True,

@@ -8,10 +8,13 @@ import json
 import stat
 from pathlib import Path
 
-from helpers import Protected, run_cli
+import httpx
+from helpers import Protected, cli_process, run_cli
 from notes_mcp import NOTES_SCOPES
 
 from authsec_sdk.testing import LocalIssuer
+
+CODE_GRANTS = ("authorization_code", "refresh_token")
 
 
 def test_login_call_with_step_up_and_logout(
@@ -86,3 +89,62 @@ def test_tools_with_a_token_from_the_environment(
     )
     assert issuer.authorization.token_requests == []  # used as it is: no login, no token request
     assert not (tmp_path / "authsec").exists()
+
+
+def test_browser_login_through_the_loopback_redirect_then_refresh_and_logout(
+    issuer: LocalIssuer, notes_app: Protected, tmp_path: Path
+) -> None:
+    """``login`` without a secret: the user's browser flow, driven here by an HTTP client doing
+    what a browser does (open the URL, follow the redirect to the CLI's loopback listener)."""
+    server = issuer.authorization
+    server.register_client("my-cli", scopes=["notes:read"], grant_types=CODE_GRANTS, public=True)
+    server.approve_as = "alice"
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    with cli_process(
+        "login", notes_app.url, "--client-id", "my-cli", "--no-browser", "--json", env=env
+    ) as proc:
+        assert proc.stderr is not None
+        prompt = proc.stderr.readline()  # "Open this URL to log in: <url>"
+        url = prompt.rsplit(" ", 1)[-1].strip()
+        assert url.startswith(f"{issuer.url}/oauth/authorize?") and "code_challenge_method=S256" in url
+        landed = httpx.get(url, follow_redirects=True)
+        assert landed.status_code == 200 and "Login received" in landed.text
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    summary = json.loads(out)
+    assert summary["subject"] == "alice" and summary["scopes"] == ["notes:read"]
+    (redeemed,) = server.token_requests
+    assert (redeemed.grant_type, redeemed.resources) == ("authorization_code", (notes_app.url,))
+    stored = Path(summary["stored"])
+    saved = json.loads(stored.read_text())
+    assert saved["refresh_token"] and saved["client_secret"] is None
+
+    # Expired: the next call renews it with the refresh token, without the user.
+    stored.write_text(json.dumps({**saved, "expires_at": 1}))
+    called = run_cli("call", notes_app.url, "read", env=env)
+    assert called.returncode == 0, called.stdout + called.stderr
+    assert [r.grant_type for r in server.token_requests] == ["authorization_code", "refresh_token"]
+    renewed = json.loads(stored.read_text())
+    assert renewed["refresh_token"] != saved["refresh_token"]  # rotated, and the new one kept
+
+    assert run_cli("logout", notes_app.url, env=env).returncode == 0
+    assert renewed["refresh_token"] in server.revocations  # the whole grant revoked first
+
+
+def test_a_browser_login_with_a_forged_state_is_refused(
+    issuer: LocalIssuer, notes_app: Protected, tmp_path: Path
+) -> None:
+    issuer.authorization.register_client(
+        "my-cli", scopes=["notes:read"], grant_types=CODE_GRANTS, public=True
+    )
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    with cli_process("login", notes_app.url, "--client-id", "my-cli", "--no-browser", env=env) as proc:
+        assert proc.stderr is not None
+        url = proc.stderr.readline().rsplit(" ", 1)[-1].strip()
+        redirect = httpx.get(url).headers["location"]
+        forged = redirect.replace("state=", "state=forged")
+        httpx.get(forged)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and "state is not ours" in err
+    assert issuer.authorization.token_requests == []  # the code was never redeemed
+    assert not list(tmp_path.rglob("*.json"))  # and nothing was stored

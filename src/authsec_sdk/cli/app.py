@@ -18,10 +18,11 @@ import httpx
 from ..client.errors import OutboundAuthError
 from ..runtime.tokens.bearer import MAX_TOKEN_BYTES
 from . import render
+from .browser_login import BrowserLogin
 from .discovery import discover
 from .doctor import passed, run_doctor
 from .inspect_token import inspect_token
-from .login import ClientCredentialsLogin, record, revoke
+from .login import ClientCredentialsLogin, LoginMethod, record, revoke
 from .output import (
     FAILED,
     NOT_AUTHORIZED,
@@ -143,7 +144,10 @@ def inspect_command(token_text: str | None, tool: str | None, env_file: Path | N
 
 @cli.command(
     short_help="Get and store a token for an MCP server.",
-    epilog=epilog("AUTHSEC_CLIENT_SECRET=... authsec login https://mcp.example.com/mcp --client-id agent"),
+    epilog=epilog(
+        "authsec login https://mcp.example.com/mcp --client-id my-cli --no-browser\n"
+        "  AUTHSEC_CLIENT_SECRET=... authsec login https://mcp.example.com/mcp --client-id agent"
+    ),
 )
 @click.argument("mcp_url")
 @click.option(
@@ -152,22 +156,39 @@ def inspect_command(token_text: str | None, tool: str | None, env_file: Path | N
 @click.option(
     "--client-secret",
     envvar="AUTHSEC_CLIENT_SECRET",
-    required=True,
-    help="OAuth client secret [AUTHSEC_CLIENT_SECRET; prefer it to the option, which others can see].",
+    help="OAuth client secret, for client credentials [AUTHSEC_CLIENT_SECRET; prefer it to the "
+    "option, which others can see]. Without it you log in as yourself in the browser.",
 )
+@click.option("--no-browser", is_flag=True, help="Print the login URL instead of opening the browser.")
 @click.option(
     "--scope", "scopes", multiple=True, help="Scope to ask for (repeatable); default: what the 401 asks."
 )
 @show_token_option
 @json_option
 def login(
-    mcp_url: str, client_id: str, client_secret: str, scopes: tuple[str, ...], show_token: bool, as_json: bool
+    mcp_url: str,
+    client_id: str,
+    client_secret: str | None,
+    no_browser: bool,
+    scopes: tuple[str, ...],
+    show_token: bool,
+    as_json: bool,
 ) -> None:
     """Discover what an MCP client discovers (the 401 challenge, the protected-resource
-    metadata, the authorization server's metadata) and get a token for MCP_URL with client
-    credentials. It is stored per resource in the user's config directory, readable only by
-    the user, with the client secret needed to renew and revoke it."""
-    method = ClientCredentialsLogin(client_id, client_secret)
+    metadata, the authorization server's metadata) and get a token for MCP_URL: with client
+    credentials when a secret is given, else as yourself through the browser (authorization
+    code with PKCE, redirected to a listener on 127.0.0.1). It is stored per resource in the
+    user's config directory, readable only by the user, with what is needed to renew it (the
+    client secret, or the refresh token) and revoke it."""
+    method: LoginMethod
+    if client_secret:
+        method = ClientCredentialsLogin(client_id, client_secret)
+    else:
+        method = BrowserLogin(
+            client_id,
+            open_browser=not no_browser,
+            announce=lambda url: click.echo(f"Open this URL to log in: {url}", err=True),
+        )
 
     async def work() -> Login:
         async with httpx.AsyncClient(follow_redirects=False) as http:

@@ -1,10 +1,9 @@
 """Getting, renewing and revoking a token for one MCP server.
 
 A login method turns a `Target` (the `Discovered` server at login, the stored `Login` when
-renewing) into an `IssuedToken`. Only client credentials exist for now. The authorization-code
-flow with PKCE will be another method with the same `obtain` (the browser and the loopback
-redirect inside it); `record` already keeps the refresh token it brings and `revoke` revokes
-that first, and `method_for` will renew such a login by the refresh grant.
+renewing) into an `IssuedToken`: client credentials here, the user's browser login in
+`browser_login`. A login that brought a refresh token is renewed with it (`RefreshLogin`);
+`revoke` revokes the refresh token first.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Protocol
 import httpx
 
 from ..client.errors import OutboundAuthError
-from ..client.grants import ClientCredentialsGrant
+from ..client.grants import ClientCredentialsGrant, RefreshGrant
 from ..client.token_endpoint import ClientCredentials, IssuedToken
 from ..runtime.tokens.jwt_parse import JWTParseError, parse_jwt
 from ..runtime.upstream import UpstreamError, send
@@ -77,10 +76,36 @@ class ClientCredentialsLogin:
         )
 
 
+@dataclass(frozen=True)
+class RefreshLogin:
+    """RFC 6749 §6: a new token for a user's login from its refresh token, which the answer
+    may rotate (`reauthorize` keeps the new one)."""
+
+    client_id: str
+    client_secret: str | None = field(repr=False)
+    refresh_token: str = field(repr=False)
+    grant: str = "authorization_code"
+
+    async def obtain(
+        self, http: httpx.AsyncClient, target: Target, scopes: Sequence[str], within: float
+    ) -> IssuedToken:
+        grant = RefreshGrant(self.refresh_token, ClientCredentials(self.client_id, self.client_secret), None)
+        return await grant(
+            http,
+            target.token_endpoint,
+            scopes=scopes or None,
+            audience=target.resource,
+            within=within,
+            clock=time.time,
+        )
+
+
 def method_for(login: Login) -> LoginMethod | None:
     """How to get ``login``'s token again, or None when that needs the user."""
     if login.grant == CLIENT_CREDENTIALS and login.client_secret:
         return ClientCredentialsLogin(login.client_id, login.client_secret)
+    if login.refresh_token:
+        return RefreshLogin(login.client_id, login.client_secret, login.refresh_token, login.grant)
     return None
 
 
