@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
+	$(BIN)/python -m pytest -n 3 --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The fast loop: the pure tests alone, in about a second.
 check: $(STAMP)
