@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 #: Branch coverage `make test` must keep (97% when this was set, interop tests included).
 COVERAGE_FLOOR := 95
 
-.PHONY: demo test check lint clean bench
+.PHONY: demo test check lint clean bench interop-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests examples benchmarks
 	$(BIN)/mypy
 
-test: lint
+# The interop tests' Node packages, installed before the tests start (a no-op once installed
+# from this lock file; without npm the interop tests decide whether to skip or fail).
+interop-deps: $(STAMP)
+	@if command -v npm >/dev/null; then cd tests && ../$(BIN)/python -c \
+		"import shutil; from interop.interop_peers import npm_ci; npm_ci(shutil.which('npm'))"; fi
+
+test: lint interop-deps
 	$(BIN)/python -m pytest -n 3 --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The fast loop: the pure tests alone, in about a second.
