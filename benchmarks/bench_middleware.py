@@ -21,11 +21,10 @@ import httpx
 import jwt
 from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives import serialization
-from starlette.types import Message
 
 from authsec_sdk.runtime.tokens.jwks import JWKSStore
 from authsec_sdk.runtime.tokens.jwt_verify import JWTVerifier
-from authsec_sdk.testing import LocalIssuer
+from authsec_sdk.testing import LocalIssuer, asgi_request
 
 RESOURCE = stacks.RESOURCE
 BODY = stacks.BODY
@@ -37,40 +36,11 @@ PER_ROUND = 200
 def request_driver(
     app: Any, headers: Callable[[], list[tuple[bytes, bytes]]]
 ) -> Callable[[], Awaitable[int]]:
-    """One POST through ``app`` in process, with the extra ``headers()`` of the moment; returns the status."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/mcp",
-        "raw_path": b"/mcp",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json")],
-        "server": ("127.0.0.1", 9),
-        "client": ("127.0.0.1", 1234),
-    }
+    """One POST of a ``tools/call`` through ``app`` in process, with the extra ``headers()`` of
+    the moment; returns the status."""
 
     async def once() -> int:
-        status = 0
-        sent = False
-
-        async def receive() -> Message:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
-
-        async def send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-
-        await app({**scope, "headers": [*scope["headers"], *headers()]}, receive, send)
-        return status
+        return (await asgi_request(app, path=stacks.PATH, headers=headers(), body=BODY)).status
 
     return once
 

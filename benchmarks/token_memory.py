@@ -30,10 +30,10 @@ from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives import serialization
 from http_servers import BODY, PATH, RESOURCE, SCOPE, TOOL_SCOPES, ToolHandler
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp
 
 from authsec_sdk.runtime import mount_mcp
-from authsec_sdk.testing import LocalIssuer
+from authsec_sdk.testing import LocalIssuer, asgi_request
 
 TOKENS = 1_000_000
 #: Tokens sent before the steady state is read: ten times the default token cache.
@@ -66,42 +66,14 @@ def mint(start: int, count: int) -> list[str]:
 
 async def post(app: ASGIApp, token: str) -> None:
     """One authenticated ``tools/call`` through ``app``; anything but a 200 stops the run."""
-    status = 0
-    delivered = False
-
-    async def receive() -> Message:
-        nonlocal delivered
-        if delivered:
-            return {"type": "http.disconnect"}
-        delivered = True
-        return {"type": "http.request", "body": BODY, "more_body": False}
-
-    async def send(message: Message) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {token}".encode())]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": PATH,
-        "raw_path": PATH.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "server": ("127.0.0.1", 80),
-        "client": ("127.0.0.1", 1234),
-    }
-    await app(scope, receive, send)
+    answer = await asgi_request(
+        app, path=PATH, headers=[(b"authorization", f"Bearer {token}".encode())], body=BODY
+    )
     # A server's event loop turns between requests, and only then frees the timers (body
     # deadlines) cancelled meanwhile: a driver that never yields would hoard them all.
     await anyio.lowlevel.checkpoint()
-    if status != 200:
-        raise SystemExit(f"a valid token got {status}")
+    if answer.status != 200:
+        raise SystemExit(f"a valid token got {answer.status}")
 
 
 def rss_mb() -> float:
