@@ -16,7 +16,7 @@ from typing import Protocol
 import httpx
 
 from ..client.errors import OutboundAuthError
-from ..client.grants import ClientCredentialsGrant, RefreshGrant
+from ..client.grants import ClientCredentialsGrant, Grant, RefreshGrant
 from ..client.token_endpoint import ClientCredentials, IssuedToken
 from ..runtime.tokens.jwt_parse import JWTParseError, parse_jwt
 from ..runtime.upstream import UpstreamError, send
@@ -66,14 +66,7 @@ class ClientCredentialsLogin:
         self, http: httpx.AsyncClient, target: Target, scopes: Sequence[str], within: float
     ) -> IssuedToken:
         grant = ClientCredentialsGrant(ClientCredentials(self.client_id, self.client_secret))
-        return await grant(
-            http,
-            target.token_endpoint,
-            scopes=scopes or None,
-            audience=target.resource,
-            within=within,
-            clock=time.time,
-        )
+        return await _request(grant, http, target, scopes, within)
 
 
 @dataclass(frozen=True)
@@ -90,14 +83,21 @@ class RefreshLogin:
         self, http: httpx.AsyncClient, target: Target, scopes: Sequence[str], within: float
     ) -> IssuedToken:
         grant = RefreshGrant(self.refresh_token, ClientCredentials(self.client_id, self.client_secret), None)
-        return await grant(
-            http,
-            target.token_endpoint,
-            scopes=scopes or None,
-            audience=target.resource,
-            within=within,
-            clock=time.time,
-        )
+        return await _request(grant, http, target, scopes, within)
+
+
+async def _request(
+    grant: Grant, http: httpx.AsyncClient, target: Target, scopes: Sequence[str], within: float
+) -> IssuedToken:
+    """``grant`` at ``target``'s token endpoint, for its resource (RFC 8707)."""
+    return await grant(
+        http,
+        target.token_endpoint,
+        scopes=scopes or None,
+        audience=target.resource,
+        within=within,
+        clock=time.time,
+    )
 
 
 def method_for(login: Login) -> LoginMethod | None:

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from ..clock import SYSTEM_CLOCK, Clock
-from .store import SharedStore, StoreUnavailable, milliseconds
+from .store import SharedStore, StoreUnavailable, milliseconds, stored_object
 
 #: Seconds between looks at the store while another worker asks the issuer.
 POLL_SECONDS = 0.02
@@ -33,13 +33,8 @@ def encode_answer(answer: Mapping[str, Any], until: float) -> bytes:
 def decode_answer(raw: object, now: float) -> Stored | None:
     """The stored answer, or None when there is none, it is past its deadline or it is not
     what we store (the store is shared: read it as untrusted)."""
-    if not isinstance(raw, bytes):
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = stored_object(raw)
+    if data is None:
         return None
     answer, until = data.get("answer"), data.get("until")
     if not isinstance(answer, dict) or isinstance(until, bool) or not isinstance(until, (int, float)):

@@ -20,7 +20,7 @@ import anyio
 
 from ..clock import SYSTEM_CLOCK, Clock
 from .answers import POLL_SECONDS
-from .store import SharedStore, StoreUnavailable
+from .store import SharedStore, StoreUnavailable, stored_object
 
 #: A policy document's JSON as the backend sent it, with the epoch time it was fetched.
 Fetched = tuple[Any, float]
@@ -33,14 +33,9 @@ def encode_policy(data: Any, fetched_at: float) -> bytes:
 def decode_policy(raw: object) -> Fetched | None:
     """The stored document and when it was fetched, or None when there is none or it is not
     what we store. The document itself is read (and may be refused) by the policy's reader."""
-    if not isinstance(raw, bytes):
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    at = data.get("fetched_at") if isinstance(data, dict) else None
-    if isinstance(at, bool) or not isinstance(at, (int, float)):
+    data = stored_object(raw)
+    at = data.get("fetched_at") if data is not None else None
+    if data is None or isinstance(at, bool) or not isinstance(at, (int, float)):
         return None
     return data.get("document"), float(at)
 

@@ -13,6 +13,7 @@ and when it ends, never once per request.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import secrets
@@ -204,3 +205,15 @@ class SharedStore:
 def milliseconds(seconds: float) -> int:
     """A Redis expiry in whole milliseconds, at least 1 (0 would be refused)."""
     return max(1, math.ceil(seconds * 1000))
+
+
+def stored_object(raw: object) -> dict[str, Any] | None:
+    """A JSON object read back from the store, or None for anything else: the store is shared,
+    so what comes back is read as untrusted."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
