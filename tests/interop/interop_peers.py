@@ -122,6 +122,9 @@ class OidcProvider:
 
     def __init__(self, node: str, log_path: Path, port: int | None = None) -> None:
         self.node = node
+        #: Free when chosen, but another process may take it before the provider binds it (test
+        #: workers start servers side by side): a first start then moves to another port.
+        self._port_chosen = port is None
         self.port = port if port is not None else free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -137,7 +140,19 @@ class OidcProvider:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> OidcProvider:
-        """Start the provider (on the same port as before, if it ran) and wait for its metadata."""
+        """Start the provider (on the same port as before, if it ran) and wait for its metadata.
+
+        A first start on a port we chose that someone else took meanwhile tries another port."""
+        retries = 2 if self._port_chosen and not self.metadata else 0
+        for _ in range(retries):
+            try:
+                return self._start()
+            except (RuntimeError, TimeoutError):
+                self.port = free_port()
+                self.issuer = f"http://127.0.0.1:{self.port}"
+        return self._start()
+
+    def _start(self) -> OidcProvider:
         assert self._process is None, "already running"
         env = {
             **os.environ,
@@ -170,9 +185,11 @@ class OidcProvider:
                 )
             try:
                 r = self._http.get(f"{self.issuer}/.well-known/openid-configuration", timeout=1.0)
-                if r.status_code == 200:
+                if r.status_code == 200 and r.json().get("issuer") == self.issuer:
                     self.metadata = r.json()
                     return
+                if r.status_code != 200:  # someone else answers on this port: ours cannot bind it
+                    raise RuntimeError(f"port {self.port} answers HTTP {r.status_code}:\n{self.log_tail()}")
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 
 from .config import Config
 from .errors import NotStartedError, PolicyUnavailableError
-from .issuer_client import issuer_client
+from .issuer_client import aiohttp_form_post, issuer_client
 from .manifest import publish_manifest
 from .metadata import metadata_url
 from .policy import PolicySource, Requirements, policy_source_for
@@ -110,7 +110,10 @@ class Runtime:
                 await stack.enter_async_context(self._handler_lifespan)
             try:
                 endpoints = await discover_endpoints(self.cfg, http)
-                validator = TokenValidator(endpoints, http, shared=self.shared)
+                introspection_post = await stack.enter_async_context(aiohttp_form_post(endpoints))
+                validator = TokenValidator(
+                    endpoints, http, shared=self.shared, introspection_post=introspection_post
+                )
                 if self.shared is not None:
                     await stack.enter_async_context(self.shared.connected(task_group))
                 await self.policy.start(task_group, http)

@@ -7,6 +7,7 @@ Callers turn it into their own error (503 for tokens, a refusal to start for the
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Container
 from typing import Any
@@ -51,10 +52,12 @@ async def send(
         with anyio.fail_after(within):
             response = await http.request(method, url, **kwargs)
     except (httpx.HTTPError, TimeoutError) as exc:
-        raise UpstreamError(_describe(exc, within)) from exc
+        raise UpstreamError(describe_failure(exc, within)) from exc
     if not response.is_success and response.status_code not in accept_status:
         raise UpstreamError(
-            f"HTTP {response.status_code}", status=response.status_code, error=_oauth_error(response)
+            f"HTTP {response.status_code}",
+            status=response.status_code,
+            error=oauth_error_code(response.content),
         )
     return response
 
@@ -70,23 +73,18 @@ async def fetch_json(http: httpx.AsyncClient, method: str, url: str, *, within: 
         raise UpstreamError("answer is not JSON") from None
 
 
-def _oauth_error(response: httpx.Response) -> str:
+def oauth_error_code(body: bytes) -> str:
     """The ``error`` code of an OAuth error answer, or "" when there is no well-formed one."""
     try:
-        body = response.json()
+        parsed = json.loads(body)
     except (ValueError, RecursionError):
         return ""
-    code = body.get("error") if isinstance(body, dict) else None
+    code = parsed.get("error") if isinstance(parsed, dict) else None
     return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else ""
 
 
-def _describe(exc: Exception, within: float) -> str:
-    failure: BaseException = exc
-    cause = exc.__cause__
-    if isinstance(exc, httpx.TimeoutException) and cause is not None and not isinstance(cause, TimeoutError):
-        # The aiohttp transport reports any failed connection, a refused one included, as a
-        # connect timeout: name what really happened, as httpx's own transport does.
-        failure = httpx.ConnectError(str(cause)) if isinstance(cause, OSError) else cause
-    if isinstance(failure, (TimeoutError, httpx.TimeoutException)):
+def describe_failure(exc: BaseException, within: float) -> str:
+    """Why a request got no answer, in a line: a timeout, or the error's type and message."""
+    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
         return f"timed out after {within:g}s"
-    return f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -95,6 +95,8 @@ class Counters:
     jwks: int = 0
     introspection: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    #: The ``User-Agent`` of each introspection request: which HTTP client made it.
+    introspection_clients: list[str] = field(default_factory=list)
 
 
 class LocalIssuer:
@@ -370,6 +372,7 @@ class LocalIssuer:
 
     async def _introspect(self, request: Request) -> Response:
         self.counters.introspection += 1
+        self.counters.introspection_clients.append(request.headers.get("user-agent", ""))
         await anyio.sleep(self.introspection_delay)
         broken = await self.apply_fault(self.faults.introspection)
         if broken is not None:

@@ -19,9 +19,10 @@ from ..backend import basic_auth
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config
 from ..errors import IssuerUnavailableError, TokenInactiveError
+from ..issuer_client import FormPost, httpx_form_post
 from ..shared.answers import SharedAnswers
 from ..shared.revocation import Revocations
-from ..upstream import UpstreamError, fetch_json
+from ..upstream import UpstreamError
 from .cache import TokenCache, token_digest
 from .claims import check_claims
 from .jwt_parse import JWTParseError, parse_jwt
@@ -49,15 +50,16 @@ class Introspector:
         *,
         shared: SharedAnswers | None = None,
         revocations: Revocations | None = None,
+        post: FormPost | None = None,
     ) -> None:
         self._url = cfg.introspection_url
         self._clock = clock
-        self._auth = basic_auth(cfg)
+        #: How the form reaches the issuer: httpx unless the runtime has a leaner client.
+        self._post = post or httpx_form_post(http, basic_auth(cfg))
         self._timeout = cfg.http_timeout
         self._issuer = cfg.issuer
         self._audiences = cfg.accepted_audiences
         self._leeway = cfg.clock_leeway
-        self._http = http
         #: OK, FAILING or CREDENTIALS_REJECTED: an outage is logged when it starts and ends,
         #: not once per request, so a down issuer cannot flood the logs.
         self._state = OK
@@ -162,13 +164,8 @@ class Introspector:
 
     async def _ask(self, token: str) -> Mapping[str, Any]:
         try:
-            answer = await fetch_json(
-                self._http,
-                "POST",
-                self._url,
-                within=self._timeout,
-                data={"token": token, "token_type_hint": "access_token"},
-                auth=self._auth,
+            answer = await self._post(
+                self._url, {"token": token, "token_type_hint": "access_token"}, self._timeout
             )
         except UpstreamError as exc:
             if exc.status in (401, 403) or exc.error in _CREDENTIAL_ERRORS:

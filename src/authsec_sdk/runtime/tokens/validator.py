@@ -18,6 +18,7 @@ import httpx
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config import Config, ValidationMode
 from ..errors import IssuerUnavailableError, TokenInvalidError
+from ..issuer_client import FormPost
 from ..logsafe import RateLimitedLog
 from ..principal import Principal
 from ..shared.answers import SharedAnswers
@@ -45,6 +46,7 @@ class TokenValidator:
         clock: Clock = SYSTEM_CLOCK,
         *,
         shared: SharedStore | None = None,
+        introspection_post: FormPost | None = None,
     ) -> None:
         mode = cfg.effective_validation_mode
         strategies: dict[ValidationMode, Callable[[str], Awaitable[Principal]]] = {
@@ -61,21 +63,30 @@ class TokenValidator:
         uses_jwt = mode is not ValidationMode.INTROSPECTION_ONLY
         uses_introspection = mode is not ValidationMode.JWT_ONLY
         self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http, clock), clock) if uses_jwt else None
-        self._introspector = self._introspector_for(cfg, http, clock, shared) if uses_introspection else None
+        self._introspector = (
+            self._introspector_for(cfg, http, clock, shared, introspection_post)
+            if uses_introspection
+            else None
+        )
         self._refusals = RateLimitedLog(logger)
         self._failures = RateLimitedLog(logger)
 
     def _introspector_for(
-        self, cfg: Config, http: httpx.AsyncClient, clock: Clock, shared: SharedStore | None
+        self,
+        cfg: Config,
+        http: httpx.AsyncClient,
+        clock: Clock,
+        shared: SharedStore | None,
+        post: FormPost | None,
     ) -> Introspector:
         """With a shared store, answers come from the fleet, and a revocation any worker learns
         empties this worker's caches of that token."""
         if shared is None:
-            return Introspector(cfg, http, clock)
+            return Introspector(cfg, http, clock, post=post)
         revocations = Revocations(shared)
         revocations.listen(self.forget)
         answers = SharedAnswers(shared, claim_seconds=cfg.http_timeout, clock=clock)
-        return Introspector(cfg, http, clock, shared=answers, revocations=revocations)
+        return Introspector(cfg, http, clock, shared=answers, revocations=revocations, post=post)
 
     def forget(self, digest: bytes) -> None:
         """Drop what the local caches hold for the token with ``digest``: it was revoked."""
