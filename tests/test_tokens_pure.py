@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from authsec_sdk.runtime.errors import TokenInvalidError
-from authsec_sdk.runtime.tokens.cache import TokenCache
+from authsec_sdk.runtime.tokens.cache import TokenCache, token_digest
 from authsec_sdk.runtime.tokens.claims import check_claims, principal_from_claims
 from authsec_sdk.runtime.tokens.jwt_parse import JWTParseError, parse_jwt
 
@@ -235,23 +235,25 @@ def test_principal_claims_are_a_read_only_copy() -> None:
 # ---------------------------------------------------------------- TokenCache
 def test_cache_entry_is_never_returned_at_or_after_its_deadline() -> None:
     cache: TokenCache[str] = TokenCache(10)
-    cache.put("tok", "value", until=NOW + 10)
-    assert cache.get("tok", NOW + 9.9) == "value"
-    assert cache.get("tok", NOW + 10) is None
-    assert cache.get("tok", NOW) is None  # the expired entry is gone
+    tok = token_digest("tok")
+    cache.put(tok, "value", until=NOW + 10)
+    assert cache.get(tok, NOW + 9.9) == "value"
+    assert cache.get(tok, NOW + 10) is None
+    assert cache.get(tok, NOW) is None  # the expired entry is gone
 
 
 def test_cache_evicts_the_least_recently_used_entry() -> None:
     cache: TokenCache[int] = TokenCache(2)
-    cache.put("a", 1, until=NOW + 10)
-    cache.put("b", 2, until=NOW + 10)
-    assert cache.get("a", NOW) == 1  # "b" is now the least recently used
-    cache.put("c", 3, until=NOW + 10)
-    assert cache.get("b", NOW) is None
-    assert (cache.get("a", NOW), cache.get("c", NOW)) == (1, 3)
+    a, b, c = (token_digest(t) for t in "abc")
+    cache.put(a, 1, until=NOW + 10)
+    cache.put(b, 2, until=NOW + 10)
+    assert cache.get(a, NOW) == 1  # "b" is now the least recently used
+    cache.put(c, 3, until=NOW + 10)
+    assert cache.get(b, NOW) is None
+    assert (cache.get(a, NOW), cache.get(c, NOW)) == (1, 3)
 
 
 def test_cache_of_size_zero_stores_nothing() -> None:
     cache: TokenCache[int] = TokenCache(0)
-    cache.put("a", 1, until=NOW + 10)
-    assert cache.get("a", NOW) is None
+    cache.put(token_digest("a"), 1, until=NOW + 10)
+    assert cache.get(token_digest("a"), NOW) is None

@@ -16,40 +16,37 @@ V = TypeVar("V")
 
 
 class TokenCache(Generic[V]):
-    """Least-recently-used mapping token -> value, at most ``max_entries`` long."""
+    """Least-recently-used mapping token digest -> value, at most ``max_entries`` long.
+
+    Callers compute `token_digest` once per token and pass it to every cache they consult.
+    """
 
     def __init__(self, max_entries: int) -> None:
         self._max_entries = max_entries
         self._entries: OrderedDict[bytes, tuple[float, V]] = OrderedDict()
 
-    def get(self, token: str, now: float) -> V | None:
-        """The value stored for ``token`` if its deadline is still ahead of ``now``."""
-        key = token_digest(token)
-        entry = self._entries.get(key)
+    def get(self, digest: bytes, now: float) -> V | None:
+        """The value stored for the token with ``digest`` if its deadline is still ahead of ``now``."""
+        entry = self._entries.get(digest)
         if entry is None:
             return None
         deadline, value = entry
         if deadline <= now:
-            del self._entries[key]
+            del self._entries[digest]
             return None
-        self._entries.move_to_end(key)
+        self._entries.move_to_end(digest)
         return value
 
-    def discard(self, token: str) -> None:
-        """Forget ``token``'s entry, if any (its value is no longer true)."""
-        self.forget(token_digest(token))
-
     def forget(self, digest: bytes) -> None:
-        """Forget the entry of the token whose `token_digest` is ``digest``, if any."""
+        """Forget the entry of the token with ``digest``, if any (its value is no longer true)."""
         self._entries.pop(digest, None)
 
-    def put(self, token: str, value: V, *, until: float) -> None:
-        """Remember ``value`` for ``token`` until the epoch time ``until``."""
+    def put(self, digest: bytes, value: V, *, until: float) -> None:
+        """Remember ``value`` for the token with ``digest`` until the epoch time ``until``."""
         if self._max_entries <= 0:
             return
-        key = token_digest(token)
-        self._entries[key] = (until, value)
-        self._entries.move_to_end(key)
+        self._entries[digest] = (until, value)
+        self._entries.move_to_end(digest)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 

@@ -92,17 +92,18 @@ class Introspector:
         refuses to introspect the token: HTTP 400) or `IssuerUnavailableError`.
         """
         now = self._clock.time()
-        answer = self._cache.get(token, now)
+        digest = token_digest(token)
+        answer = self._cache.get(digest, now)
         if answer is None:
-            answer = self._inactive.get(token, now)
+            answer = self._inactive.get(digest, now)
         if answer is not None:
             self._check(answer, now, require_aud)
             return answer
         # Concurrent requests with the same token share one call, and its answer or error.
-        answer, until = await self._flights.run(token_digest(token), lambda: self._answer(token))
+        answer, until = await self._flights.run(digest, lambda: self._answer(token, digest))
         self._check(answer, now, require_aud)
         if until is not None:
-            self._cache.put(token, answer, until=until)
+            self._cache.put(digest, answer, until=until)
         return answer
 
     def forget(self, digest: bytes) -> None:
@@ -123,15 +124,14 @@ class Introspector:
             require_iss=False,
         )
 
-    async def _answer(self, token: str) -> tuple[Mapping[str, Any], float | None]:
+    async def _answer(self, token: str, digest: bytes) -> tuple[Mapping[str, Any], float | None]:
         """The issuer's answer and until when it may be used again (None: not at all); an
         inactive one is remembered for ``introspection_negative_ttl``. With a shared store,
         the fleet's answer is used when there is one."""
-        digest = token_digest(token)
         stored = await self._shared.get(digest) if self._shared is not None else None
         answer, until = stored if stored is not None else await self._ask_once(token, digest)
         if answer.get("active") is not True and until is not None:
-            self._inactive.put(token, answer, until=until)
+            self._inactive.put(digest, answer, until=until)
         return answer, until
 
     async def _ask_once(self, token: str, digest: bytes) -> tuple[Mapping[str, Any], float | None]:

@@ -56,22 +56,23 @@ class JWTVerifier:
         token not yet in the cache share one check.
         """
         now = self._clock.time()
-        cached = self._cache.get(token, now)
+        digest = token_digest(token)
+        cached = self._cache.get(digest, now)
         if cached is not None:
             principal, key = cached
             if self._jwks.is_current(key):
                 return principal
-            self._cache.discard(token)
-        return await self._flights.run(token_digest(token), lambda: self._verify_and_remember(token, now))
+            self._cache.forget(digest)
+        return await self._flights.run(digest, lambda: self._verify_and_remember(token, digest, now))
 
     def forget(self, digest: bytes) -> None:
         """Drop the cached verification of the token with ``digest`` (it was revoked)."""
         self._cache.forget(digest)
 
-    async def _verify_and_remember(self, token: str, now: float) -> Principal:
+    async def _verify_and_remember(self, token: str, digest: bytes, now: float) -> Principal:
         claims, key = await self._verify_uncached(parse_jwt(token), now)
         principal = principal_from_claims(claims, claim_paths=self._claim_paths)
-        self._cache.put(token, (principal, key), until=claims["exp"])
+        self._cache.put(digest, (principal, key), until=claims["exp"])
         return principal
 
     async def _verify_uncached(
