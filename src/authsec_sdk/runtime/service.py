@@ -110,7 +110,11 @@ class Runtime:
                 await stack.enter_async_context(self._handler_lifespan)
             try:
                 endpoints = await discover_endpoints(self.cfg, http)
-                introspection_post = await stack.enter_async_context(aiohttp_form_post(endpoints))
+                introspection_post = (
+                    await stack.enter_async_context(aiohttp_form_post(endpoints))
+                    if endpoints.introspects
+                    else None
+                )
                 validator = TokenValidator(
                     endpoints, http, shared=self.shared, introspection_post=introspection_post
                 )

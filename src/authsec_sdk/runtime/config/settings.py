@@ -176,6 +176,11 @@ class Config:
         return ValidationMode.UNSET
 
     @property
+    def introspects(self) -> bool:
+        """Whether validation asks the introspection endpoint (every mode but JWT_ONLY and unset)."""
+        return self.effective_validation_mode not in (ValidationMode.JWT_ONLY, ValidationMode.UNSET)
+
+    @property
     def effective_authorization_server(self) -> str:
         """The authorization server advertised and used for the backend; the issuer when unset."""
         return self.authorization_server or self.issuer

@@ -61,7 +61,7 @@ class TokenValidator:
         self._issuer = cfg.issuer
         self._claim_paths = cfg.claim_paths
         uses_jwt = mode is not ValidationMode.INTROSPECTION_ONLY
-        uses_introspection = mode is not ValidationMode.JWT_ONLY
+        uses_introspection = cfg.introspects
         self._jwt = JWTVerifier(cfg, JWKSStore(cfg, http, clock), clock) if uses_jwt else None
         self._introspector = (
             self._introspector_for(cfg, http, clock, shared, introspection_post)
