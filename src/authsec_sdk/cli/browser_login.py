@@ -101,6 +101,8 @@ class _Listener(http.server.HTTPServer):
 
 class _CallbackHandler(http.server.BaseHTTPRequestHandler):
     server: _Listener
+    #: Seconds a connection may take to send its request: a stalled one cannot hold the login.
+    timeout = 5.0
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
