@@ -11,8 +11,9 @@ import httpx
 import jwt
 import pytest
 
+from authsec_sdk.client.pkce import s256_challenge
 from authsec_sdk.testing import LocalIssuer
-from authsec_sdk.testing.authorization_code import is_loopback_redirect, s256_challenge, valid_verifier
+from authsec_sdk.testing.authorization_code import is_loopback_redirect, valid_verifier
 
 RESOURCE = "http://127.0.0.1:9/mcp"
 REDIRECT = "http://127.0.0.1:8123/callback"

@@ -8,8 +8,6 @@ one request, on the path we chose, and only until the login's deadline.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import http.server
 import secrets
 import time
@@ -22,6 +20,7 @@ import anyio
 import httpx
 
 from ..client.errors import OutboundAuthError
+from ..client.pkce import pkce_pair
 from ..client.token_endpoint import ClientCredentials, IssuedToken, request_token, scope_params, target_params
 from .discovery import Discovered
 from .login import Target
@@ -37,13 +36,6 @@ class Redirect:
     """What came back to the loopback listener."""
 
     params: Mapping[str, str]
-
-
-def pkce_pair() -> tuple[str, str]:
-    """A fresh code verifier (RFC 7636 §4.1) and its S256 challenge."""
-    verifier = secrets.token_urlsafe(64)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def authorization_url(

@@ -9,13 +9,13 @@ is good once, for one minute, for the client and redirect URI it was issued to.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from ..client.pkce import s256_challenge
 
 AUTHORIZATION_CODE = "authorization_code"
 #: Seconds a code may wait to be redeemed.
@@ -49,12 +49,6 @@ def is_loopback_redirect(uri: str) -> bool:
     except ValueError:
         return False
     return parts.scheme == "http" and host in _LOOPBACK_HOSTS and not parts.fragment
-
-
-def s256_challenge(verifier: str) -> str:
-    """The ``S256`` code challenge of ``verifier``: base64url of its SHA-256, unpadded."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def valid_verifier(verifier: str) -> bool:
