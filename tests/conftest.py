@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from client_downstream import Downstream, downstream_service
 from helpers import Protected
 from notes_mcp import protected_notes
 
@@ -22,6 +23,14 @@ REQUIRE_REDIS = "AUTHSEC_REQUIRE_REDIS"
 def _shared_issuer() -> Iterator[LocalIssuer]:
     with LocalIssuer() as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def downstream(_shared_issuer: LocalIssuer) -> Iterator[tuple[Protected, Downstream]]:
+    """A protected downstream service (and what it saw) for the outbound-auth tests; clear
+    ``seen`` in a test that reads it."""
+    with downstream_service(_shared_issuer) as served:
+        yield served
 
 
 @pytest.fixture
@@ -66,7 +75,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 #: Fixtures that start servers or event loops: a test asking for none of them is pure.
 _SERVER_FIXTURES = frozenset(
-    {"issuer", "notes_app", "http", "anyio_backend", "recorder", "served", "redis_server"}
+    {"issuer", "notes_app", "http", "anyio_backend", "recorder", "served", "redis_server", "downstream"}
 )
 
 

@@ -3,30 +3,22 @@ with rotation, against a protected service that introspects every token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
-from client_downstream import Downstream, downstream_service
+from client_downstream import Downstream
 from helpers import Protected
 
 from authsec_sdk.client import OutboundAuthError, RefreshTokenAuth
 from authsec_sdk.testing import LocalIssuer
 
 
-@pytest.fixture(scope="module")
-def _service(_shared_issuer: LocalIssuer) -> Iterator[tuple[Protected, Downstream]]:
-    with downstream_service(_shared_issuer) as served:
-        yield served
-
-
 @pytest.fixture
-def service(issuer: LocalIssuer, _service: tuple[Protected, Downstream]) -> Protected:
-    _service[1].seen.clear()
+def service(issuer: LocalIssuer, downstream: tuple[Protected, Downstream]) -> Protected:
+    downstream[1].seen.clear()
     issuer.authorization.register_client(
         "cli", client_secret="cli-secret", scopes=["files:read"], grant_types=["refresh_token"]
     )
-    return _service[0]
+    return downstream[0]
 
 
 class Persisted:
@@ -41,7 +33,7 @@ class Persisted:
 
 @pytest.mark.anyio
 async def test_survives_an_expired_access_token_and_persists_the_rotated_refresh_token(
-    issuer: LocalIssuer, service: Protected, _service: tuple[Protected, Downstream]
+    issuer: LocalIssuer, service: Protected, downstream: tuple[Protected, Downstream]
 ) -> None:
     signed_in = issuer.authorization.sign_in(
         "cli", subject="alice", scopes=["files:read"], resource=service.url, expires_in=-1
@@ -60,7 +52,7 @@ async def test_survives_an_expired_access_token_and_persists_the_rotated_refresh
         assert first.status_code == 200 and first.json() == {"subject": "alice"}
         # The expired token was never sent: its `exp` said so, and it was refreshed first.
         (access, refresh) = persisted.pairs[0]
-        assert _service[1].seen[0].authorization == f"Bearer {access}"
+        assert downstream[1].seen[0].authorization == f"Bearer {access}"
         assert refresh != signed_in["refresh_token"]  # rotated
 
         # Revoked behind our back: the 401 makes it refresh again, with the rotated token.
@@ -85,7 +77,7 @@ async def test_survives_an_expired_access_token_and_persists_the_rotated_refresh
 
 @pytest.mark.anyio
 async def test_a_revoked_refresh_token_fails_and_sends_nothing(
-    issuer: LocalIssuer, service: Protected, _service: tuple[Protected, Downstream]
+    issuer: LocalIssuer, service: Protected, downstream: tuple[Protected, Downstream]
 ) -> None:
     signed_in = issuer.authorization.sign_in("cli", subject="alice", resource=service.url, expires_in=-1)
     async with httpx.AsyncClient(trust_env=False) as http:
@@ -106,7 +98,7 @@ async def test_a_revoked_refresh_token_fails_and_sends_nothing(
             await http.post(service.url, json={}, auth=auth)
     assert info.value.reason == "refused" and info.value.error == "invalid_grant"
     assert signed_in["refresh_token"] not in str(info.value)
-    assert _service[1].seen == []
+    assert downstream[1].seen == []
 
 
 @pytest.mark.anyio

@@ -4,12 +4,12 @@ issuer, calling a protected service. Expiry is driven by an injected clock, neve
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import anyio
 import httpx
 import pytest
-from client_downstream import Downstream, downstream_service
+from client_downstream import Downstream
 from helpers import Protected
 
 from authsec_sdk.client import OutboundAuthError, RuntimeCredentialAuth
@@ -27,17 +27,11 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def _service(_shared_issuer: LocalIssuer) -> Iterator[tuple[Protected, Downstream]]:
-    with downstream_service(_shared_issuer) as served:
-        yield served
-
-
 @pytest.fixture
-def service(issuer: LocalIssuer, _service: tuple[Protected, Downstream]) -> Protected:
-    _service[1].seen.clear()
+def service(issuer: LocalIssuer, downstream: tuple[Protected, Downstream]) -> Protected:
+    downstream[1].seen.clear()
     issuer.authorization.register_client("worker", client_secret="s3cret", scopes=["jobs:run", "jobs:admin"])
-    return _service[0]
+    return downstream[0]
 
 
 def worker_auth(
@@ -83,7 +77,7 @@ async def test_renews_before_expiry(issuer: LocalIssuer, service: Protected) -> 
 
 @pytest.mark.anyio
 async def test_a_401_gets_one_new_token_and_one_retry(
-    issuer: LocalIssuer, service: Protected, _service: tuple[Protected, Downstream]
+    issuer: LocalIssuer, service: Protected, downstream: tuple[Protected, Downstream]
 ) -> None:
     auth = worker_auth(issuer, service)
     sent: list[str] = []
@@ -105,12 +99,12 @@ async def test_a_401_gets_one_new_token_and_one_retry(
         )
         answer = await http.post(service.url, json={}, auth=auth_elsewhere)
         assert answer.status_code == 401 and len(sent) == 2
-    assert len(_service[1].seen) == 2
+    assert len(downstream[1].seen) == 2
 
 
 @pytest.mark.anyio
 async def test_refusals_name_why_and_send_nothing(
-    issuer: LocalIssuer, service: Protected, _service: tuple[Protected, Downstream]
+    issuer: LocalIssuer, service: Protected, downstream: tuple[Protected, Downstream]
 ) -> None:
     wrong = RuntimeCredentialAuth("worker", "wrong", issuer.authorization.token_endpoint)
     unreachable = RuntimeCredentialAuth("worker", "s3cret", issuer=issuer.issuer)
@@ -124,7 +118,7 @@ async def test_refusals_name_why_and_send_nothing(
     assert "s3cret" not in str(refused.value) and "wrong" not in str(refused.value)
     assert undiscovered.value.reason == "unavailable"
     assert "issuer metadata discovery failed" in str(undiscovered.value)
-    assert _service[1].seen == []
+    assert downstream[1].seen == []
 
 
 @pytest.mark.anyio
