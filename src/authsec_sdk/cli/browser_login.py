@@ -22,6 +22,8 @@ import httpx
 from ..client.errors import OutboundAuthError
 from ..client.pkce import pkce_pair
 from ..client.token_endpoint import ClientCredentials, IssuedToken, request_token, scope_params, target_params
+from ..runtime.logsafe import shown
+from ..runtime.upstream import checked_error_code
 from .discovery import Discovered
 from .login import Target
 
@@ -66,18 +68,18 @@ def code_from(redirect: Redirect, *, state: str, issuer: str) -> str:
     """The code, once the redirect is proven to answer our request (RFC 6749 §10.12 ``state``;
     RFC 9207 ``iss`` when the server sends it). Raises `OutboundAuthError` otherwise."""
     params = redirect.params
-    if not secrets.compare_digest(params.get("state", ""), state):
+    # As bytes: the query is anyone's to write, and non-ASCII text cannot be compared in constant time.
+    if not secrets.compare_digest(params.get("state", "").encode(), state.encode()):
         raise OutboundAuthError("the redirect's state is not ours: login abandoned", reason="refused")
     if "iss" in params and params["iss"] != issuer:
-        raise OutboundAuthError(
-            f"the redirect names issuer {params['iss']!r}, not {issuer!r}", reason="refused"
-        )
+        named = shown(params["iss"])
+        raise OutboundAuthError(f"the redirect names issuer {named}, not {issuer!r}", reason="refused")
     if "error" in params:
         why = params.get("error_description", "")
         raise OutboundAuthError(
-            f"authorization refused: {params['error']}{f' ({why})' if why else ''}",
+            f"authorization refused: {shown(params['error'])}{f' ({shown(why)})' if why else ''}",
             reason="refused",
-            error=params["error"],
+            error=checked_error_code(params["error"]),
         )
     code = params.get("code", "")
     if not code:

@@ -79,7 +79,11 @@ def oauth_error_code(body: bytes) -> str:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
         return ""
-    code = parsed.get("error") if isinstance(parsed, dict) else None
+    return checked_error_code(parsed.get("error") if isinstance(parsed, dict) else None)
+
+
+def checked_error_code(code: object) -> str:
+    """``code`` when it is an OAuth error code (RFC 6749 §5.2's characters, at most 64), else ""."""
     return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else ""
 
 
