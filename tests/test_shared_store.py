@@ -66,7 +66,8 @@ def shared(store: RedisServer, **values: Any) -> dict[str, Any]:
 def test_stored_values_are_read_as_untrusted() -> None:
     assert decode_answer(encode_answer({"active": True}, 20.0), now=10.0) == ({"active": True}, 20.0)
     assert decode_answer(encode_answer({"active": True}, 20.0), now=20.0) is None  # past its deadline
-    for raw in (None, b"{", b"[]", b'{"answer": 1, "until": 5}', b'{"answer": {}, "until": true}'):
+    nested = b"[" * 100_000 + b"]" * 100_000  # deeper than the parser's recursion limit
+    for raw in (None, b"{", b"[]", nested, b'{"answer": 1, "until": 5}', b'{"answer": {}, "until": true}'):
         assert decode_answer(raw, now=0.0) is None
     assert decode_policy(encode_policy({"tools": {}}, 7.0)) == ({"tools": {}}, 7.0)
     for raw in (None, b"x", b"[]", b'{"document": {}}', b'{"document": {}, "fetched_at": false}'):
